@@ -1,0 +1,518 @@
+"""The embedded face store: SQLite for records, an in-memory numpy matrix for exact search.
+
+* Durability: every write is one SQLite transaction (WAL, ``synchronous=FULL``), so a crash
+  in the middle of IndexFaces leaves either all of its faces or none.
+* Real deletion: ``secure_delete`` overwrites freed pages and the WAL is checkpointed and
+  truncated after deletions, so a deleted face's vector is not left in the files.
+* Search: exact cosine (inner product of L2-normalised vectors) over a per-collection
+  matrix held in memory. The matrix is rebuilt from SQLite when another process changed the
+  collection (each collection carries a generation number bumped by every write).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rekognito.api._generated import ResourceAlreadyExistsException, ResourceNotFoundException
+from rekognito.domain import BoundingBox, Collection, Embedding, FaceMatchCandidate, StoredFace, User
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS collections (
+    collection_id TEXT PRIMARY KEY,
+    arn TEXT NOT NULL,
+    face_model_version TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    tags TEXT NOT NULL DEFAULT '{}',
+    policy TEXT NOT NULL DEFAULT '{}',
+    generation INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS faces (
+    collection_id TEXT NOT NULL,
+    face_id TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    external_image_id TEXT,
+    user_id TEXT,
+    source TEXT,
+    confidence REAL NOT NULL,
+    bounding_box TEXT NOT NULL,
+    face_detail TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (collection_id, face_id)
+);
+CREATE INDEX IF NOT EXISTS faces_source ON faces (collection_id, source);
+CREATE INDEX IF NOT EXISTS faces_user ON faces (collection_id, user_id);
+CREATE INDEX IF NOT EXISTS faces_created ON faces (collection_id, created_at);
+CREATE TABLE IF NOT EXISTS users (
+    collection_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (collection_id, user_id)
+);
+"""
+
+_FACE_COLUMNS = (
+    "face_id, image_id, external_image_id, user_id, source, confidence, bounding_box, face_detail, "
+    "created_at, embedding"
+)
+
+
+def _not_found(collection_id: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"The collection id: {collection_id} does not exist")
+
+
+@dataclass
+class _Matrix:
+    """Embeddings of one collection, rows in ``vectors[:count]`` matching ``ids[:count]``."""
+
+    generation: int
+    ids: list[str]
+    index: dict[str, int]
+    vectors: np.ndarray[Any, np.dtype[np.float32]]
+    count: int
+    lock: threading.Lock
+
+    @classmethod
+    def empty(cls, generation: int, dimension: int, capacity: int = 64) -> _Matrix:
+        return cls(generation, [], {}, np.zeros((capacity, dimension), np.float32), 0, threading.Lock())
+
+    def upsert(self, face_id: str, vector: Embedding) -> None:
+        row = self.index.get(face_id)
+        if row is not None:
+            self.vectors[row] = vector
+            return
+        if vector.shape[0] != self.vectors.shape[1]:
+            grown = np.zeros((max(64, self.vectors.shape[0]), vector.shape[0]), np.float32)
+            if self.count:
+                raise ValueError("embedding dimension differs from the collection's")
+            self.vectors = grown
+        if self.count == self.vectors.shape[0]:
+            grown = np.zeros((self.count * 2, self.vectors.shape[1]), np.float32)
+            grown[: self.count] = self.vectors[: self.count]
+            self.vectors = grown
+        self.vectors[self.count] = vector
+        self.ids.append(face_id)
+        self.index[face_id] = self.count
+        self.count += 1
+
+    def remove(self, face_id: str) -> None:
+        row = self.index.pop(face_id, None)
+        if row is None:
+            return
+        last = self.count - 1
+        if row != last:
+            moved = self.ids[last]
+            self.vectors[row] = self.vectors[last]
+            self.ids[row] = moved
+            self.index[moved] = row
+        self.vectors[last] = 0.0
+        self.ids.pop()
+        self.count -= 1
+
+
+class EmbeddedFaceStore:
+    """A :class:`rekognito.ports.FaceStore` in one SQLite file under ``data_dir``."""
+
+    backend_name = "embedded"
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "faces.sqlite3"
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA secure_delete=ON")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+        self._matrices: dict[str, _Matrix] = {}
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _generation(self, db: sqlite3.Connection, collection_id: str) -> int:
+        row = db.execute(
+            "SELECT generation FROM collections WHERE collection_id = ?", (collection_id,)
+        ).fetchone()
+        if row is None:
+            raise _not_found(collection_id)
+        return int(row[0])
+
+    def _bump(self, db: sqlite3.Connection, collection_id: str) -> int:
+        db.execute(
+            "UPDATE collections SET generation = generation + 1 WHERE collection_id = ?", (collection_id,)
+        )
+        return self._generation(db, collection_id)
+
+    def _face(self, collection_id: str, row: tuple[Any, ...]) -> StoredFace:
+        return StoredFace(
+            face_id=row[0],
+            collection_id=collection_id,
+            image_id=row[1],
+            external_image_id=row[2],
+            user_id=row[3],
+            source=row[4],
+            confidence=float(row[5]),
+            bounding_box=BoundingBox.from_api(json.loads(row[6])),
+            face_detail=json.loads(row[7]),
+            created_at=float(row[8]),
+            embedding=np.frombuffer(row[9], dtype=np.float32).copy(),
+        )
+
+    def _matrix(self, collection_id: str) -> _Matrix:
+        """The collection's in-memory matrix, reloaded if another process changed it."""
+        with self._lock:
+            generation = self._generation(self._db, collection_id)
+            cached = self._matrices.get(collection_id)
+            if cached is not None and cached.generation == generation:
+                return cached
+            rows = self._db.execute(
+                "SELECT face_id, embedding FROM faces WHERE collection_id = ? ORDER BY face_id",
+                (collection_id,),
+            ).fetchall()
+            dimension = len(rows[0][1]) // 4 if rows else 512
+            matrix = _Matrix.empty(generation, dimension, max(64, len(rows)))
+            for face_id, blob in rows:
+                matrix.upsert(face_id, np.frombuffer(blob, dtype=np.float32))
+            self._matrices[collection_id] = matrix
+            log.debug("face matrix loaded", extra={"collection_id": collection_id, "faces": len(rows)})
+            return matrix
+
+    def _checkpoint(self) -> None:
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- collections ----------------------------------------------------------------------
+
+    def create_collection(self, collection: Collection) -> None:
+        with self._transaction() as db:
+            exists = db.execute(
+                "SELECT 1 FROM collections WHERE collection_id = ?", (collection.collection_id,)
+            ).fetchone()
+            if exists:
+                raise ResourceAlreadyExistsException(
+                    f"The collection id: {collection.collection_id} already exists"
+                )
+            db.execute(
+                "INSERT INTO collections (collection_id, arn, face_model_version, created_at, tags, policy) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    collection.collection_id,
+                    collection.arn,
+                    collection.face_model_version,
+                    collection.created_at,
+                    json.dumps(collection.tags),
+                    json.dumps(collection.policy),
+                ),
+            )
+
+    def _collection(self, row: tuple[Any, ...]) -> Collection:
+        return Collection(
+            collection_id=row[0],
+            arn=row[1],
+            face_model_version=row[2],
+            created_at=float(row[3]),
+            tags=json.loads(row[4]),
+            policy=json.loads(row[5]),
+        )
+
+    def get_collection(self, collection_id: str) -> Collection:
+        rows = self._query(
+            "SELECT collection_id, arn, face_model_version, created_at, tags, policy FROM collections "
+            "WHERE collection_id = ?",
+            (collection_id,),
+        )
+        if not rows:
+            raise _not_found(collection_id)
+        return self._collection(rows[0])
+
+    def list_collections(self) -> list[Collection]:
+        rows = self._query(
+            "SELECT collection_id, arn, face_model_version, created_at, tags, policy FROM collections "
+            "ORDER BY collection_id"
+        )
+        return [self._collection(row) for row in rows]
+
+    def update_collection(self, collection: Collection) -> None:
+        with self._transaction() as db:
+            self._generation(db, collection.collection_id)
+            db.execute(
+                "UPDATE collections SET tags = ?, policy = ? WHERE collection_id = ?",
+                (json.dumps(collection.tags), json.dumps(collection.policy), collection.collection_id),
+            )
+
+    def delete_collection(self, collection_id: str) -> None:
+        with self._transaction() as db:
+            self._generation(db, collection_id)
+            db.execute("DELETE FROM faces WHERE collection_id = ?", (collection_id,))
+            db.execute("DELETE FROM users WHERE collection_id = ?", (collection_id,))
+            db.execute("DELETE FROM collections WHERE collection_id = ?", (collection_id,))
+            self._matrices.pop(collection_id, None)
+        self._checkpoint()
+
+    def count_faces(self, collection_id: str) -> int:
+        with self._lock:
+            self._generation(self._db, collection_id)
+            return int(
+                self._db.execute(
+                    "SELECT COUNT(*) FROM faces WHERE collection_id = ?", (collection_id,)
+                ).fetchone()[0]
+            )
+
+    # -- faces ----------------------------------------------------------------------------
+
+    def put_faces(self, collection_id: str, faces: Sequence[StoredFace]) -> None:
+        if not faces:
+            self.get_collection(collection_id)
+            return
+        matrix = self._matrix(collection_id)
+        with self._transaction() as db:
+            self._generation(db, collection_id)
+            db.executemany(
+                f"INSERT OR REPLACE INTO faces (collection_id, {_FACE_COLUMNS}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        collection_id,
+                        face.face_id,
+                        face.image_id,
+                        face.external_image_id,
+                        face.user_id,
+                        face.source,
+                        face.confidence,
+                        json.dumps(face.bounding_box.to_api()),
+                        json.dumps(face.face_detail),
+                        face.created_at,
+                        np.ascontiguousarray(face.embedding, dtype=np.float32).tobytes(),
+                    )
+                    for face in faces
+                ],
+            )
+            generation = self._bump(db, collection_id)
+            with matrix.lock:
+                if matrix.generation == generation - 1:
+                    for face in faces:
+                        matrix.upsert(face.face_id, np.asarray(face.embedding, dtype=np.float32))
+                    matrix.generation = generation
+                else:
+                    self._matrices.pop(collection_id, None)
+
+    def get_faces(self, collection_id: str, face_ids: Iterable[str]) -> list[StoredFace]:
+        wanted = list(dict.fromkeys(face_ids))
+        found: list[StoredFace] = []
+        with self._lock:
+            self._generation(self._db, collection_id)
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT {_FACE_COLUMNS} FROM faces WHERE collection_id = ? AND face_id IN ({marks})",  # noqa: S608
+                    (collection_id, *chunk),
+                ).fetchall()
+                found.extend(self._face(collection_id, row) for row in rows)
+        order = {face_id: i for i, face_id in enumerate(wanted)}
+        return sorted(found, key=lambda face: order[face.face_id])
+
+    def list_faces(
+        self,
+        collection_id: str,
+        *,
+        after: str | None = None,
+        limit: int = 1000,
+        face_ids: Sequence[str] | None = None,
+        user_id: str | None = None,
+    ) -> list[StoredFace]:
+        sql = f"SELECT {_FACE_COLUMNS} FROM faces WHERE collection_id = ?"  # noqa: S608
+        args: list[Any] = [collection_id]
+        if after is not None:
+            sql += " AND face_id > ?"
+            args.append(after)
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        if face_ids is not None:
+            if not face_ids:
+                return []
+            sql += f" AND face_id IN ({','.join('?' * len(face_ids))})"
+            args.extend(face_ids)
+        sql += " ORDER BY face_id LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            self._generation(self._db, collection_id)
+            rows = self._db.execute(sql, args).fetchall()
+        return [self._face(collection_id, row) for row in rows]
+
+    def delete_faces(self, collection_id: str, face_ids: Iterable[str]) -> list[str]:
+        wanted = list(dict.fromkeys(face_ids))
+        matrix = self._matrix(collection_id)
+        deleted: list[str] = []
+        with self._transaction() as db:
+            self._generation(db, collection_id)
+            for face_id in wanted:
+                cursor = db.execute(
+                    "DELETE FROM faces WHERE collection_id = ? AND face_id = ?", (collection_id, face_id)
+                )
+                if cursor.rowcount:
+                    deleted.append(face_id)
+            if deleted:
+                generation = self._bump(db, collection_id)
+                with matrix.lock:
+                    if matrix.generation == generation - 1:
+                        for face_id in deleted:
+                            matrix.remove(face_id)
+                        matrix.generation = generation
+                    else:
+                        self._matrices.pop(collection_id, None)
+        if deleted:
+            self._checkpoint()
+        return deleted
+
+    def find_faces_by_source(self, collection_id: str, source_prefix: str) -> list[StoredFace]:
+        escaped = source_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self._lock:
+            self._generation(self._db, collection_id)
+            rows = self._db.execute(
+                f"SELECT {_FACE_COLUMNS} FROM faces WHERE collection_id = ? AND source LIKE ? ESCAPE '\\' "  # noqa: S608
+                "ORDER BY face_id",
+                (collection_id, escaped + "%"),
+            ).fetchall()
+        return [self._face(collection_id, row) for row in rows if str(row[4]).startswith(source_prefix)]
+
+    def find_faces_created_before(self, collection_id: str, created_before: float) -> list[str]:
+        with self._lock:
+            self._generation(self._db, collection_id)
+            rows = self._db.execute(
+                "SELECT face_id FROM faces WHERE collection_id = ? AND created_at < ? ORDER BY face_id",
+                (collection_id, created_before),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def search(
+        self,
+        collection_id: str,
+        query: Embedding,
+        *,
+        limit: int,
+        min_cosine: float,
+        exclude_face_ids: Iterable[str] = (),
+    ) -> list[FaceMatchCandidate]:
+        matrix = self._matrix(collection_id)
+        excluded = set(exclude_face_ids)
+        with matrix.lock:
+            if matrix.count == 0 or limit <= 0:
+                return []
+            if matrix.vectors.shape[1] != query.shape[0]:
+                return []
+            scores = matrix.vectors[: matrix.count] @ np.asarray(query, dtype=np.float32)
+            candidates = np.nonzero(scores >= min_cosine)[0]
+            wanted = limit + len(excluded)
+            if candidates.size > wanted:
+                top = np.argpartition(-scores[candidates], wanted - 1)[:wanted]
+                candidates = candidates[top]
+            ranked = sorted(
+                ((float(scores[row]), matrix.ids[row]) for row in candidates),
+                key=lambda pair: (-pair[0], pair[1]),
+            )
+        ranked = [(score, face_id) for score, face_id in ranked if face_id not in excluded][:limit]
+        faces = {
+            face.face_id: face for face in self.get_faces(collection_id, [face_id for _, face_id in ranked])
+        }
+        return [
+            FaceMatchCandidate(face=faces[face_id], cosine=score)
+            for score, face_id in ranked
+            if face_id in faces
+        ]
+
+    # -- users ----------------------------------------------------------------------------
+
+    def create_user(self, user: User) -> None:
+        with self._transaction() as db:
+            self._generation(db, user.collection_id)
+            exists = db.execute(
+                "SELECT 1 FROM users WHERE collection_id = ? AND user_id = ?",
+                (user.collection_id, user.user_id),
+            ).fetchone()
+            if exists:
+                raise ResourceAlreadyExistsException(f"The user id: {user.user_id} already exists")
+            db.execute(
+                "INSERT INTO users (collection_id, user_id, status, created_at) VALUES (?, ?, ?, ?)",
+                (user.collection_id, user.user_id, user.status, user.created_at),
+            )
+
+    def get_user(self, collection_id: str, user_id: str) -> User | None:
+        with self._lock:
+            self._generation(self._db, collection_id)
+            row = self._db.execute(
+                "SELECT status, created_at FROM users WHERE collection_id = ? AND user_id = ?",
+                (collection_id, user_id),
+            ).fetchone()
+        if row is None:
+            return None
+        return User(collection_id=collection_id, user_id=user_id, status=row[0], created_at=float(row[1]))
+
+    def list_users(self, collection_id: str, *, after: str | None = None, limit: int = 500) -> list[User]:
+        with self._lock:
+            self._generation(self._db, collection_id)
+            rows = self._db.execute(
+                "SELECT user_id, status, created_at FROM users WHERE collection_id = ? AND user_id > ? "
+                "ORDER BY user_id LIMIT ?",
+                (collection_id, after or "", limit),
+            ).fetchall()
+        return [User(collection_id, row[0], row[1], float(row[2])) for row in rows]
+
+    def delete_user(self, collection_id: str, user_id: str) -> None:
+        with self._transaction() as db:
+            self._generation(db, collection_id)
+            db.execute(
+                "UPDATE faces SET user_id = NULL WHERE collection_id = ? AND user_id = ?",
+                (collection_id, user_id),
+            )
+            db.execute("DELETE FROM users WHERE collection_id = ? AND user_id = ?", (collection_id, user_id))
+
+    def count_users(self, collection_id: str) -> int:
+        with self._lock:
+            self._generation(self._db, collection_id)
+            return int(
+                self._db.execute(
+                    "SELECT COUNT(*) FROM users WHERE collection_id = ?", (collection_id,)
+                ).fetchone()[0]
+            )
+
+    def set_faces_user(self, collection_id: str, face_ids: Sequence[str], user_id: str | None) -> None:
+        with self._transaction() as db:
+            self._generation(db, collection_id)
+            db.executemany(
+                "UPDATE faces SET user_id = ? WHERE collection_id = ? AND face_id = ?",
+                [(user_id, collection_id, face_id) for face_id in face_ids],
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,1 @@
+"""Subcommands of the ``rekognito`` CLI; each module defines ``register(subparsers)``."""

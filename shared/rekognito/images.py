@@ -1,0 +1,73 @@
+"""Image decoding with Rekognition's limits.
+
+Only JPEG and PNG are accepted, as by Rekognition. The header is read first and the pixel
+count checked before any pixel is decoded, so a decompression bomb is refused cheaply. The
+EXIF orientation is applied, so boxes are relative to the upright image.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from rekognito.api._generated import ImageTooLargeException, InvalidImageFormatException
+
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_S3_IMAGE_BYTES = 15 * 1024 * 1024
+MIN_DIMENSION = 1
+_FORMATS = ("JPEG", "PNG")
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An upright RGB image. ``rgb`` is HxWx3 uint8."""
+
+    pil: Image.Image
+    rgb: npt.NDArray[np.uint8]
+    format: str
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+
+def decode_image(data: bytes, *, max_pixels: int, max_bytes: int = MAX_IMAGE_BYTES) -> DecodedImage:
+    if not data:
+        raise InvalidImageFormatException("Request has invalid image format: the image is empty")
+    if len(data) > max_bytes:
+        raise ImageTooLargeException(
+            f"Image size is too large: {len(data)} bytes exceeds the limit of {max_bytes} bytes"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=_FORMATS)
+            width, height = image.size
+            if width < MIN_DIMENSION or height < MIN_DIMENSION:
+                raise InvalidImageFormatException("Request has invalid image format: empty image")
+            if width * height > max_pixels:
+                raise ImageTooLargeException(
+                    f"Image dimensions {width}x{height} exceed the limit of {max_pixels} pixels"
+                )
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+            rgb_image = image.convert("RGB")
+    except (ImageTooLargeException, InvalidImageFormatException):
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeException("Image dimensions exceed the supported limit") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
+        raise InvalidImageFormatException(
+            "Request has invalid image format: expected a complete JPEG or PNG image"
+        ) from exc
+    rgb = np.asarray(rgb_image, dtype=np.uint8)
+    return DecodedImage(pil=rgb_image, rgb=rgb, format=str(image.format or "JPEG"))

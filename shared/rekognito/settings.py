@@ -1,0 +1,103 @@
+"""Settings, read from the environment in one place.
+
+Every knob is an environment variable prefixed ``REKOGNITO_``; the CLI turns its flags
+into the same variables, and the SAM template sets them on the Lambda functions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+StoreBackend = Literal["embedded", "opensearch"]
+OpenSearchAuth = Literal["none", "basic", "es", "aoss"]
+OpenSearchEngine = Literal["faiss", "lucene"]
+AuthMode = Literal["sigv4", "iam", "none"]
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use."""
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, default).strip().lower()
+    if value not in allowed:
+        raise SettingsError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r}: expected an integer") from exc
+    if value < minimum:
+        raise SettingsError(f"{name}={value}: must be >= {minimum}")
+    return value
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    store_backend: StoreBackend = "embedded"
+    opensearch_url: str | None = None
+    opensearch_auth: OpenSearchAuth = "none"
+    opensearch_username: str | None = None
+    opensearch_password: str | None = None
+    opensearch_engine: OpenSearchEngine = "faiss"
+    opensearch_index_prefix: str = "rekognito"
+    opensearch_ef_search: int = 256
+    opensearch_rescore: bool = True
+    face_model: str = "edgeface-s"
+    s3_endpoint_url: str | None = None
+    auth_mode: AuthMode = "none"
+    max_inflight_requests: int = 16
+    max_image_pixels: int = 80_000_000
+    inference_threads: int = 1
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            data_dir=Path(env.get("REKOGNITO_DATA_DIR", "data")),
+            region=env.get("REKOGNITO_REGION") or env.get("AWS_REGION") or "us-east-1",
+            account_id=env.get("REKOGNITO_ACCOUNT_ID", "000000000000"),
+            store_backend=_choice(env, "REKOGNITO_STORE_BACKEND", "embedded", ("embedded", "opensearch")),  # type: ignore[arg-type]
+            opensearch_url=_optional(env, "REKOGNITO_OPENSEARCH_URL"),
+            opensearch_auth=_choice(
+                env, "REKOGNITO_OPENSEARCH_AUTH", "none", ("none", "basic", "es", "aoss")
+            ),  # type: ignore[arg-type]
+            opensearch_username=_optional(env, "REKOGNITO_OPENSEARCH_USERNAME"),
+            opensearch_password=_optional(env, "REKOGNITO_OPENSEARCH_PASSWORD"),
+            opensearch_engine=_choice(env, "REKOGNITO_OPENSEARCH_ENGINE", "faiss", ("faiss", "lucene")),  # type: ignore[arg-type]
+            opensearch_index_prefix=env.get("REKOGNITO_OPENSEARCH_INDEX_PREFIX", "rekognito"),
+            opensearch_ef_search=_int(env, "REKOGNITO_OPENSEARCH_EF_SEARCH", 256, 1),
+            opensearch_rescore=_choice(env, "REKOGNITO_OPENSEARCH_RESCORE", "true", ("true", "false"))
+            == "true",
+            face_model=_choice(env, "REKOGNITO_FACE_MODEL", "edgeface-s", ("edgeface-s", "sface")),
+            s3_endpoint_url=_optional(env, "REKOGNITO_S3_ENDPOINT_URL"),
+            auth_mode=_choice(env, "REKOGNITO_AUTH_MODE", "none", ("sigv4", "iam", "none")),  # type: ignore[arg-type]
+            max_inflight_requests=_int(env, "REKOGNITO_MAX_INFLIGHT_REQUESTS", 16, 1),
+            max_image_pixels=_int(env, "REKOGNITO_MAX_IMAGE_PIXELS", 80_000_000, 1),
+            inference_threads=_int(env, "REKOGNITO_INFERENCE_THREADS", 1, 1),
+            log_level=env.get("REKOGNITO_LOG_LEVEL", "INFO").upper(),
+            extra={k: v for k, v in env.items() if k.startswith("REKOGNITO_")},
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
