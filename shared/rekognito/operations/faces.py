@@ -59,6 +59,11 @@ def index_image(
     """
     store = services.store
     collection = store.get_collection(collection_id)
+    consent_tag = collection.policy.get("require_consent_tag")
+    if consent_tag and consent_tag not in collection.tags:
+        raise InvalidParameterException(
+            f"Collection {collection_id} refuses indexing until it carries the consent tag {consent_tag!r}"
+        )
     spec_version = collection.face_model_version
     analyzer = services.face_analyzer
     if analyzer.model_version != spec_version:
