@@ -149,6 +149,8 @@ class FaceAnalyzer:
                 ):
                     detections[index] = self._refine(image, detection)
                     refined += 1
+            # Refinement moves boxes: rank by the final size.
+            detections.sort(key=lambda d: d.width * d.height, reverse=True)
             faces = []
             for index, detection in enumerate(detections):
                 t0 = time.perf_counter()

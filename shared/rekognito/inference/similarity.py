@@ -23,6 +23,6 @@ def to_cosine(similarity: float, knots: Knots) -> float:
         return -1.0
     cosines = np.array([k[0] for k in knots])
     scores = np.array([k[1] for k in knots])
-    # Drop flat segments so the inverse is well defined.
-    keep = np.concatenate([[True], np.diff(scores) > 0])
+    # Keep only the last knot of each flat run, so the inverse is the smallest such cosine.
+    keep = np.concatenate([np.diff(scores) > 0, [True]])
     return float(np.interp(similarity, scores[keep], cosines[keep]))

@@ -132,6 +132,14 @@ def compared_face(face: AnalyzedFace) -> dict[str, Any]:
     return {key: detail[key] for key in ("BoundingBox", "Confidence", "Landmarks", "Pose", "Quality")}
 
 
+def page_size(params: dict[str, Any], default: int) -> int:
+    """``MaxResults``, which the model bounds above only; below 1 is refused."""
+    value = int(params.get("MaxResults", default))
+    if value < 1:
+        raise InvalidParameterException("MaxResults must be at least 1")
+    return value
+
+
 def encode_token(collection_id: str, after: str) -> str:
     payload = json.dumps({"c": collection_id, "a": after}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(payload).decode()

@@ -6,11 +6,11 @@ import time
 from typing import Any
 
 from rekognito.domain import Collection
-from rekognito.operations._faces import decode_token, embedder_spec, encode_token
+from rekognito.operations._faces import decode_token, embedder_spec, encode_token, page_size
 from rekognito.operations.context import RequestContext
 from rekognito.operations.registry import operation
 
-_LIST_TOKEN_SCOPE = "<collections>"
+_LIST_TOKEN_SCOPE = "<collections>"  # noqa: S105 - a scope name, not a secret
 
 
 def collection_arn(ctx: RequestContext, collection_id: str) -> str:
@@ -52,7 +52,7 @@ def describe_collection(ctx: RequestContext, params: dict[str, Any]) -> dict[str
 
 @operation("ListCollections")
 def list_collections(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    limit = params.get("MaxResults", 1000)
+    limit = page_size(params, 1000)
     after = decode_token(params.get("NextToken"), _LIST_TOKEN_SCOPE)
     collections = [
         c for c in ctx.services.store.list_collections() if after is None or c.collection_id > after

@@ -20,6 +20,7 @@ from rekognito.operations._faces import (
     face_record,
     mark_review,
     min_cosine,
+    page_size,
     quality_reasons,
     similarity,
 )
@@ -143,7 +144,7 @@ def list_faces(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     collection_id = params["CollectionId"]
     store = ctx.services.store
     collection = store.get_collection(collection_id)
-    limit = params.get("MaxResults", 1000)
+    limit = page_size(params, 1000)
     after = decode_token(params.get("NextToken"), collection_id)
     faces = store.list_faces(
         collection_id,
