@@ -59,8 +59,8 @@ def decode_image(data: bytes, *, max_pixels: int, max_bytes: int = MAX_IMAGE_BYT
                     f"Image dimensions {width}x{height} exceed the limit of {max_pixels} pixels"
                 )
             image.load()
-            image = ImageOps.exif_transpose(image) or image
-            rgb_image = image.convert("RGB")
+            upright: Image.Image = ImageOps.exif_transpose(image) or image
+            rgb_image = upright.convert("RGB")
     except (ImageTooLargeException, InvalidImageFormatException):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

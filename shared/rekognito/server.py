@@ -116,9 +116,8 @@ class LocalEndpoint:
     """A threaded HTTP server for the API on ``host:port`` (port 0 picks a free one)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 4566, handler: EventHandler | None = None) -> None:
-        handler_class = type("Handler", (_Handler,), {})
-        if handler is not None:
-            handler_class.event_handler = staticmethod(handler)  # type: ignore[assignment]
+        attributes: dict[str, Any] = {} if handler is None else {"event_handler": staticmethod(handler)}
+        handler_class = type("Handler", (_Handler,), attributes)
         self._server = ThreadingHTTPServer((host, port), handler_class)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -126,7 +125,8 @@ class LocalEndpoint:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        host_text = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{host_text}:{port}"
 
     @property
     def port(self) -> int:

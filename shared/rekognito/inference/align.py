@@ -38,7 +38,8 @@ def similarity_to_image(landmarks: npt.NDArray[np.floating]) -> npt.NDArray[np.f
         rows.append([v, u, 0.0, 1.0])
         rhs.append(y)
     solution, *_ = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)
-    return solution.astype(np.float64)
+    result: npt.NDArray[np.float64] = np.asarray(solution, dtype=np.float64)
+    return result
 
 
 def align_face(

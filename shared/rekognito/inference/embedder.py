@@ -106,4 +106,5 @@ class FaceEmbedder:
         vectors = vectors.astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
         mean = vectors.mean(axis=0)
-        return (mean / (np.linalg.norm(mean) + 1e-12)).astype(np.float32)
+        result: npt.NDArray[np.float32] = (mean / (np.linalg.norm(mean) + 1e-12)).astype(np.float32)
+        return result

@@ -1,0 +1,144 @@
+"""DetectLabels / DetectText / DetectModerationLabels handlers with fake models."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rekognito.api._generated import InvalidParameterException
+from rekognito.inference.labels import CocoDetector, ImageNetClassifier, LabelDetector, load_taxonomy
+from rekognito.inference.moderation import NsfwClassifier
+from rekognito.inference.ocr import TextDetector, TextReader, TextRecognizer
+from rekognito.operations.context import RequestContext
+from rekognito.operations.labels import detect_labels, detect_moderation_labels, detect_text
+from rekognito.services import Services
+from rekognito.settings import Settings
+from tests.support.shapes import assert_output_shape
+from tests.unit.test_labels_inference import FakeSession, _imagenet_logits
+
+
+def _png(size: tuple[int, int] = (128, 96)) -> bytes:
+    buffer = io.BytesIO()
+    image = Image.new("RGB", size, (200, 30, 30))
+    image.paste((20, 20, 220), (0, 0, size[0] // 2, size[1]))
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> RequestContext:
+    taxonomy = load_taxonomy()
+    heat = np.zeros((1, 80, 128, 128), np.float32)
+    heat[0, 0, 64, 64] = 0.65
+    wh = np.full((1, 4, 128, 128), 50.0, np.float32)
+    services = Services(Settings(data_dir=tmp_path))
+    services.provide(
+        "label_detector",
+        LabelDetector(
+            ImageNetClassifier(FakeSession([_imagenet_logits(taxonomy.imagenet_labels.index("Tabby"))])),
+            CocoDetector(FakeSession([heat, wh])),
+            taxonomy,
+        ),
+    )
+    det_map = np.zeros((1, 1, 96, 128), np.float32)
+    det_map[0, 0, 40:56, 10:100] = 0.9
+    rec = np.zeros((1, 6, 5), np.float32)
+    for t, c in enumerate([1, 2, 4, 3, 1, 0]):  # "ab" " " "c" "a"
+        rec[0, t, c] = 1.0
+    services.provide(
+        "text_reader",
+        TextReader(
+            TextDetector(FakeSession([det_map])),
+            TextRecognizer(FakeSession([rec]), characters=["a", "b", "c"]),
+        ),
+    )
+    services.provide("nsfw_classifier", NsfwClassifier(FakeSession([np.array([[0.1, 0.9]], np.float32)])))
+    return RequestContext(services=services, request_id="r", operation="test")
+
+
+def test_detect_labels_shape_and_defaults(ctx: RequestContext) -> None:
+    body = detect_labels(ctx, {"Image": {"Bytes": _png()}})
+    assert_output_shape("DetectLabels", body)
+    names = [label["Name"] for label in body["Labels"]]
+    assert "Cat" in names and "Person" in names
+    person = next(label for label in body["Labels"] if label["Name"] == "Person")
+    assert set(person["Instances"][0]["BoundingBox"]) == {"Width", "Height", "Left", "Top"}
+    assert body["LabelModelVersion"] == "3.0" and "ImageProperties" not in body
+    assert all(label["Confidence"] >= 55 for label in body["Labels"])
+
+
+def test_detect_labels_filters_and_max(ctx: RequestContext) -> None:
+    body = detect_labels(
+        ctx,
+        {
+            "Image": {"Bytes": _png()},
+            "MaxLabels": 2,
+            "Settings": {"GeneralLabels": {"LabelCategoryInclusionFilters": ["Animals and Pets"]}},
+        },
+    )
+    assert len(body["Labels"]) == 2
+    assert all(c["Name"] == "Animals and Pets" for label in body["Labels"] for c in label["Categories"])
+    excluded = detect_labels(
+        ctx, {"Image": {"Bytes": _png()}, "Settings": {"GeneralLabels": {"LabelExclusionFilters": ["Cat"]}}}
+    )
+    assert "Cat" not in [label["Name"] for label in excluded["Labels"]]
+
+
+def test_detect_labels_image_properties(ctx: RequestContext) -> None:
+    body = detect_labels(
+        ctx,
+        {
+            "Image": {"Bytes": _png()},
+            "Features": ["IMAGE_PROPERTIES"],
+            "Settings": {"ImageProperties": {"MaxDominantColors": 2}},
+        },
+    )
+    assert_output_shape("DetectLabels", body)
+    assert "Labels" not in body
+    colors = body["ImageProperties"]["DominantColors"]
+    assert len(colors) == 2 and {c["SimplifiedColor"] for c in colors} == {"red", "blue"}
+    assert set(body["ImageProperties"]) == {"Quality", "DominantColors", "Foreground", "Background"}
+
+
+def test_settings_without_feature_is_rejected(ctx: RequestContext) -> None:
+    with pytest.raises(InvalidParameterException):
+        detect_labels(
+            ctx,
+            {"Image": {"Bytes": _png()}, "Features": ["GENERAL_LABELS"], "Settings": {"ImageProperties": {}}},
+        )
+
+
+def test_detect_text_lines_and_words(ctx: RequestContext) -> None:
+    body = detect_text(ctx, {"Image": {"Bytes": _png()}})
+    assert_output_shape("DetectText", body)
+    lines = [d for d in body["TextDetections"] if d["Type"] == "LINE"]
+    words = [d for d in body["TextDetections"] if d["Type"] == "WORD"]
+    assert [line["DetectedText"] for line in lines] == ["ab ca"]
+    assert [w["DetectedText"] for w in words] == ["ab", "ca"]
+    assert all(w["ParentId"] == lines[0]["Id"] for w in words)
+    assert len(lines[0]["Geometry"]["Polygon"]) == 4
+    filtered = detect_text(
+        ctx,
+        {
+            "Image": {"Bytes": _png()},
+            "Filters": {
+                "RegionsOfInterest": [{"BoundingBox": {"Left": 0.9, "Top": 0.9, "Width": 0.1, "Height": 0.1}}]
+            },
+        },
+    )
+    assert filtered["TextDetections"] == []
+
+
+def test_detect_moderation_labels(ctx: RequestContext) -> None:
+    body = detect_moderation_labels(ctx, {"Image": {"Bytes": _png()}})
+    assert_output_shape("DetectModerationLabels", body)
+    assert [m["Name"] for m in body["ModerationLabels"]] == ["Explicit", "Explicit Nudity"]
+    assert body["ModerationLabels"][1]["ParentName"] == "Explicit"
+    assert (
+        detect_moderation_labels(ctx, {"Image": {"Bytes": _png()}, "MinConfidence": 95})["ModerationLabels"]
+        == []
+    )
