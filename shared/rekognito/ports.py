@@ -81,6 +81,21 @@ class FaceStore(Protocol):
     def count_users(self, collection_id: str) -> int: ...
     def set_faces_user(self, collection_id: str, face_ids: Sequence[str], user_id: str | None) -> None: ...
 
+    # Idempotency tokens (ClientRequestToken of CreateUser, DeleteUser, AssociateFaces,
+    # DisassociateFaces), keyed by (operation, token), not by collection.
+    def get_request_token(self, operation: str, token: str, now: float) -> tuple[str, str] | None:
+        """The ``(fingerprint, response JSON)`` stored for the token, unless it expired by ``now``."""
+        ...
+
+    def put_request_token(
+        self, operation: str, token: str, fingerprint: str, response_json: str, expires_at: float, now: float
+    ) -> tuple[str, str] | None:
+        """Store the record unless a live one exists for the token; return that live one if so.
+
+        Records with ``expires_at <= now`` count as absent and may be purged.
+        """
+        ...
+
     def close(self) -> None: ...
 
 

@@ -62,6 +62,15 @@ CREATE TABLE IF NOT EXISTS users (
     created_at REAL NOT NULL,
     PRIMARY KEY (collection_id, user_id)
 );
+CREATE TABLE IF NOT EXISTS request_tokens (
+    operation TEXT NOT NULL,
+    token TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    response TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (operation, token)
+);
+CREATE INDEX IF NOT EXISTS request_tokens_expiry ON request_tokens (expires_at);
 """
 
 _FACE_COLUMNS = (
@@ -512,6 +521,34 @@ class EmbeddedFaceStore:
                 "UPDATE faces SET user_id = ? WHERE collection_id = ? AND face_id = ?",
                 [(user_id, collection_id, face_id) for face_id in face_ids],
             )
+
+    # -- idempotency tokens ---------------------------------------------------------------
+
+    def get_request_token(self, operation: str, token: str, now: float) -> tuple[str, str] | None:
+        rows = self._query(
+            "SELECT fingerprint, response FROM request_tokens "
+            "WHERE operation = ? AND token = ? AND expires_at > ?",
+            (operation, token, now),
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def put_request_token(
+        self, operation: str, token: str, fingerprint: str, response_json: str, expires_at: float, now: float
+    ) -> tuple[str, str] | None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM request_tokens WHERE expires_at <= ?", (now,))
+            row = db.execute(
+                "SELECT fingerprint, response FROM request_tokens WHERE operation = ? AND token = ?",
+                (operation, token),
+            ).fetchone()
+            if row is not None:
+                return (row[0], row[1])
+            db.execute(
+                "INSERT INTO request_tokens (operation, token, fingerprint, response, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (operation, token, fingerprint, response_json, expires_at),
+            )
+        return None
 
     def close(self) -> None:
         with self._lock:
