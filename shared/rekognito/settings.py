@@ -68,6 +68,17 @@ class Settings:
     max_image_pixels: int = 80_000_000
     inference_threads: int = 1
     log_level: str = "INFO"
+    # The drop-folder bucket: the one `rekognito serve` creates in its local S3 (the SAM
+    # template sets the deployed bucket's name).
+    ingest_bucket: str = "rekognito-drop"
+    # CloudWatch namespace of the ingest function's EMF metrics.
+    metrics_namespace: str = "Rekognito"
+    # Governance (docs/governance.md): the audit trail goes to this DynamoDB table when set,
+    # else to <data_dir>/audit; REKOGNITO_AUDIT=off disables it.
+    audit_table: str | None = None
+    audit_enabled: bool = True
+    # JSON {"<IAM ARN or prefix*>": ["action:collections", ...]} for auth_mode=iam.
+    iam_grants: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -96,6 +107,13 @@ class Settings:
             max_image_pixels=_int(env, "REKOGNITO_MAX_IMAGE_PIXELS", 80_000_000, 1),
             inference_threads=_int(env, "REKOGNITO_INFERENCE_THREADS", 1, 1),
             log_level=env.get("REKOGNITO_LOG_LEVEL", "INFO").upper(),
+            ingest_bucket=env.get("REKOGNITO_INGEST_BUCKET") or "rekognito-drop",
+            metrics_namespace=env.get("REKOGNITO_METRICS_NAMESPACE")
+            or env.get("POWERTOOLS_METRICS_NAMESPACE")
+            or "Rekognito",
+            audit_table=_optional(env, "REKOGNITO_AUDIT_TABLE"),
+            audit_enabled=_choice(env, "REKOGNITO_AUDIT", "on", ("on", "off")) == "on",
+            iam_grants=_optional(env, "REKOGNITO_IAM_GRANTS"),
             extra={k: v for k, v in env.items() if k.startswith("REKOGNITO_")},
         )
 

@@ -33,8 +33,19 @@ def operation_model(name: str) -> OperationModel:
     return service_model().operation_model(name)
 
 
+# Java's Unicode classes, which Python's re lacks, as used inside [...] by the model (TagKey):
+# letters and numbers (\w also admits "_", which those classes list anyway), separators.
+_UNICODE_CLASSES = {
+    r"\p{L}": r"\w",
+    r"\p{N}": r"\w",
+    r"\p{Z}": "\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000",
+}
+
+
 @cache
 def _pattern(expression: str) -> re.Pattern[str]:
+    for java, python in _UNICODE_CLASSES.items():
+        expression = expression.replace(java, python)
     return re.compile(expression, re.DOTALL)
 
 

@@ -83,12 +83,16 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     endpoint.start()
+    from rekognito.security.retention import start_retention_thread
+
+    retention = start_retention_thread(services)
     _say(f"rekognito: serving the Rekognition API on {endpoint.url}")
     _say(f"  data dir: {services.settings.data_dir}")
     _say(f"  try: aws rekognition list-collections --endpoint-url {endpoint.url} --region us-east-1")
     log.info("listening", extra={"url": endpoint.url, "data_dir": str(services.settings.data_dir)})
     stop.wait()
     endpoint.stop()
+    retention.stop()
     if local_aws is not None:
         local_aws.stop()
     services.close()

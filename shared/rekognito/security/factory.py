@@ -1,16 +1,78 @@
-"""Builds the security components the settings ask for."""
+"""Builds the security components the settings ask for.
+
+* ``auth_mode=sigv4`` (``rekognito serve``): SigV4 signatures checked against
+  ``<data_dir>/security/principals.json``, grants from the same file.
+* ``auth_mode=iam`` (Lambda behind API Gateway ``AWS_IAM``): the caller API Gateway
+  verified, grants from ``REKOGNITO_IAM_GRANTS`` (full rights when unset).
+* ``auth_mode=none``: everyone is ``anonymous`` with full rights.
+
+The audit sink is DynamoDB when ``REKOGNITO_AUDIT_TABLE`` is set, else the hash-chained
+file under ``<data_dir>/audit``; ``REKOGNITO_AUDIT=off`` turns it off.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from rekognito.security.hooks import AllowAll, NoAudit
+from rekognito.errors import RekognitionError
+from rekognito.operations.context import Principal, RequestContext
+from rekognito.security.hooks import AllowAll, AuditSink, Authenticator, Authorizer, NoAudit
 from rekognito.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Security:
+    """The authenticator and authorizer the protocol calls, with failed sign-ins logged."""
+
+    def __init__(self, mode: str, authenticator: Authenticator, authorizer: Authorizer) -> None:
+        self.mode = mode
+        self.authenticator = authenticator
+        self.authorizer = authorizer
+
+    def authenticate(self, event: dict[str, Any], body: bytes) -> Principal | None:
+        try:
+            return self.authenticator.authenticate(event, body)
+        except RekognitionError as error:
+            identity = (event.get("requestContext") or {}).get("identity") or {}
+            log.warning(
+                "authentication failed",
+                extra={"error": error.code, "auth_mode": self.mode, "source_ip": identity.get("sourceIp")},
+            )
+            raise
+
+    def authorize(self, ctx: RequestContext, params: dict[str, Any]) -> None:
+        self.authorizer.authorize(ctx, params)
 
 
 def create_security(settings: Settings) -> Any:
-    return AllowAll()
+    from rekognito.security.authz import GrantAuthorizer, iam_grants, registry_grants
+
+    if settings.auth_mode == "sigv4":
+        from rekognito.security.principals import PrincipalRegistry
+        from rekognito.security.sigv4 import SigV4Authenticator
+
+        registry = PrincipalRegistry(settings.data_dir)
+        return Security(
+            "sigv4", SigV4Authenticator(registry, settings.region), GrantAuthorizer(registry_grants(registry))
+        )
+    if settings.auth_mode == "iam":
+        from rekognito.security.sigv4 import IamAuthenticator
+
+        return Security("iam", IamAuthenticator(), GrantAuthorizer(iam_grants(settings.iam_grants)))
+    from rekognito.security.sigv4 import AnonymousAuthenticator
+
+    return Security("none", AnonymousAuthenticator(), AllowAll())
 
 
-def create_audit(settings: Settings) -> Any:
-    return NoAudit()
+def create_audit(settings: Settings) -> AuditSink:
+    if not settings.audit_enabled:
+        return NoAudit()
+    if settings.audit_table:
+        from rekognito.security.audit import DynamoDBAuditSink
+
+        return DynamoDBAuditSink(settings.audit_table, settings.region)
+    from rekognito.security.audit import FileAuditSink
+
+    return FileAuditSink(settings.data_dir)

@@ -1,0 +1,136 @@
+"""``rekognito principal``: access keys of the local endpoint and what each may do.
+
+Grants are ``action:collections`` with action one of administer, index, search, delete,
+audit, detect or ``*``, and collections ``*``, an id, or ``prefix*`` (docs/governance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rekognito.commands._common import add_data_dir, apply_env
+from rekognito.security.principals import PrincipalError, PrincipalRegistry
+
+
+def register(subcommands: Any) -> None:
+    parser: argparse.ArgumentParser = subcommands.add_parser(
+        "principal", help="manage the access keys of the local endpoint and their grants"
+    )
+    actions = parser.add_subparsers(dest="principal_command", required=True)
+
+    create = actions.add_parser("create", help="create a principal; prints its access key and secret once")
+    create.add_argument("name")
+    create.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="ACTION:COLLECTIONS",
+        help="grant, e.g. 'search:family' or 'index:family*' (repeatable)",
+    )
+    add_data_dir(create)
+    create.set_defaults(run=run_create)
+
+    listing = actions.add_parser("list", help="list principals, access key ids and grants (never secrets)")
+    add_data_dir(listing)
+    listing.set_defaults(run=run_list)
+
+    delete = actions.add_parser("delete", help="delete a principal; its key stops working at once")
+    delete.add_argument("name")
+    add_data_dir(delete)
+    delete.set_defaults(run=run_delete)
+
+    for verb, helptext in (
+        ("grant", "add grants to a principal"),
+        ("revoke", "remove grants from a principal"),
+    ):
+        change = actions.add_parser(verb, help=helptext)
+        change.add_argument("name")
+        change.add_argument("grants", nargs="+", metavar="ACTION:COLLECTIONS")
+        add_data_dir(change)
+        change.set_defaults(run=run_grant if verb == "grant" else run_revoke)
+
+
+def _registry(args: argparse.Namespace) -> PrincipalRegistry:
+    return PrincipalRegistry(Path(args.data_dir))
+
+
+def _audit(args: argparse.Namespace, operation: str, params: dict[str, Any]) -> None:
+    from rekognito.security.audit import record_local_change
+    from rekognito.services import Services
+    from rekognito.settings import Settings
+
+    apply_env(REKOGNITO_DATA_DIR=args.data_dir)
+    services = Services(Settings.from_env())
+    try:
+        record_local_change(services, operation, params)
+    finally:
+        services.close()
+
+
+def _fail(error: Exception) -> int:
+    print(f"rekognito principal: {error}", file=sys.stderr)
+    return 2
+
+
+def run_create(args: argparse.Namespace) -> int:
+    try:
+        principal, secret = _registry(args).create(args.name, args.allow)
+    except PrincipalError as error:
+        return _fail(error)
+    _audit(args, "PrincipalCreate", {"name": principal.name, "grants": [str(g) for g in principal.grants]})
+    print(f"principal:             {principal.name}")
+    print(f"aws_access_key_id:     {principal.access_key_id}")
+    print(f"aws_secret_access_key: {secret}")
+    print(f"grants:                {', '.join(str(g) for g in principal.grants) or '(none)'}")
+    print("The secret is shown once; store it now.", file=sys.stderr)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    try:
+        principals = _registry(args).principals()
+    except PrincipalError as error:
+        return _fail(error)
+    for principal in sorted(principals.values(), key=lambda p: p.name):
+        grants = ", ".join(str(g) for g in principal.grants) or "(none)"
+        print(f"{principal.name}\t{principal.access_key_id}\t{principal.created_at}\t{grants}")
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    try:
+        _registry(args).delete(args.name)
+    except PrincipalError as error:
+        return _fail(error)
+    _audit(args, "PrincipalDelete", {"name": args.name})
+    print(f"deleted principal {args.name}")
+    return 0
+
+
+def _change(args: argparse.Namespace, *, grant: bool) -> int:
+    registry = _registry(args)
+    try:
+        if grant:
+            principal = registry.change_grants(args.name, add=args.grants)
+        else:
+            principal = registry.change_grants(args.name, remove=args.grants)
+    except PrincipalError as error:
+        return _fail(error)
+    _audit(
+        args,
+        "PrincipalGrant" if grant else "PrincipalRevoke",
+        {"name": principal.name, "changed": list(args.grants), "grants": [str(g) for g in principal.grants]},
+    )
+    print(f"{principal.name}: {', '.join(str(g) for g in principal.grants) or '(no grants)'}")
+    return 0
+
+
+def run_grant(args: argparse.Namespace) -> int:
+    return _change(args, grant=True)
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    return _change(args, grant=False)
