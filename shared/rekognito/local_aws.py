@@ -1,12 +1,209 @@
-"""Local S3 + SQS for the drop folder (placeholder until issue 3's local mode lands)."""
+"""The drop folder of ``rekognito serve``: a local S3 + SQS (moto) and a queue poller.
+
+It reproduces the ingestion path of ``template.yaml`` in one process: a bucket whose
+``s3:ObjectCreated:*`` and ``s3:ObjectRemoved:*`` notifications go to a queue with a
+dead-letter queue, and, in place of Lambda's SQS event source, a thread that long-polls the
+queue and calls the ingest handler (the same :func:`rekognito.ingest.handle_sqs_event`) with
+the SQS event Lambda would send, deleting the messages that succeeded.
+
+moto keeps everything in memory: a restart loses the bucket's objects and the queues
+(indexed faces stay in the data dir). The local bucket is not versioned (so old versions
+do not pile up in memory); objects are identified by their ETag.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from rekognito.services import Services
 
+log = logging.getLogger("rekognito.local_aws")
 
-def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[str], None]) -> Any:
-    return None
+QUEUE_NAME = "rekognito-ingest"
+DEAD_LETTER_QUEUE_NAME = "rekognito-ingest-dlq"
+MAX_RECEIVE_COUNT = 3
+VISIBILITY_TIMEOUT_S = 5
+WAIT_TIME_S = 1
+BATCH_SIZE = 10
+# moto accepts any credentials; these keep the user's real ones away from the local S3.
+DUMMY_ACCESS_KEY = "rekognito-local"
+DUMMY_SECRET_KEY = "rekognito-local"  # noqa: S105 - not a secret
+
+
+def local_clients(endpoint_url: str, region: str) -> tuple[Any, Any]:
+    """S3 (path-style) and SQS clients for the local endpoint, with dummy credentials."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id=DUMMY_ACCESS_KEY, aws_secret_access_key=DUMMY_SECRET_KEY, region_name=region
+    )
+    config = Config(retries={"max_attempts": 2, "mode": "standard"}, s3={"addressing_style": "path"})
+    s3 = session.client("s3", endpoint_url=endpoint_url, config=config)
+    sqs = session.client("sqs", endpoint_url=endpoint_url, config=config)
+    return s3, sqs
+
+
+def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source sends for ``messages`` (ReceiveMessage output)."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": dict(message.get("Attributes") or {}),
+                "messageAttributes": {},
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for message in messages
+        ]
+    }
+
+
+@dataclass
+class LocalAws:
+    endpoint_url: str
+    bucket: str
+    queue_url: str
+    dead_letter_queue_url: str
+    s3: Any
+    sqs: Any
+    _server: Any
+    _poller: threading.Thread
+    _stopping: threading.Event
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._poller.join(timeout=WAIT_TIME_S + 30)
+        self._server.stop()
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    return str(attributes["QueueArn"])
+
+
+def _create_queues(sqs: Any, bucket: str) -> tuple[str, str, str]:
+    dlq_url = sqs.create_queue(QueueName=DEAD_LETTER_QUEUE_NAME)["QueueUrl"]
+    dlq_arn = _queue_arn(sqs, dlq_url)
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+    queue_url = sqs.create_queue(
+        QueueName=QUEUE_NAME,
+        Attributes={"VisibilityTimeout": str(VISIBILITY_TIMEOUT_S), "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    queue_arn = _queue_arn(sqs, queue_url)
+    partition_arn = f"arn:aws:s3:::{bucket}"
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowIngestBucketNotifications",
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": partition_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    return queue_url, queue_arn, dlq_url
+
+
+def _create_bucket(s3: Any, bucket: str, region: str, queue_arn: str) -> None:
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]},
+                {"QueueArn": queue_arn, "Events": ["s3:ObjectRemoved:*"]},
+            ]
+        },
+    )
+
+
+def _poll(services: Services, sqs: Any, queue_url: str, queue_arn: str, stopping: threading.Event) -> None:
+    from rekognito.ingest import handle_sqs_event
+
+    region = services.settings.region
+    while not stopping.is_set():
+        try:
+            messages = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=BATCH_SIZE,
+                WaitTimeSeconds=WAIT_TIME_S,
+                MessageSystemAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                continue
+            result = handle_sqs_event(sqs_lambda_event(messages, queue_arn, region), None, services)
+            failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+            done = [
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                for n, m in enumerate(messages)
+                if m["MessageId"] not in failed
+            ]
+            if done:
+                sqs.delete_message_batch(QueueUrl=queue_url, Entries=done)
+        except Exception:  # the poller must survive anything; the messages come back
+            log.exception("local ingest poll failed")
+            stopping.wait(WAIT_TIME_S)
+
+
+def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[str], None]) -> LocalAws:
+    """Start the local S3 + SQS on ``host:port`` (0: a free port) and the ingest poller."""
+    from moto.server import ThreadedMotoServer
+
+    from rekognito.adapters.s3 import S3ObjectReader
+    from rekognito.ingest.metrics import EmfMetrics
+    from rekognito.ingest.processor import Ingestor
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per poll otherwise
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    bound_host, bound_port = server.get_host_and_port()
+    endpoint_url = f"http://{host}:{bound_port}"
+    settings = services.settings
+    bucket = settings.ingest_bucket
+    s3, sqs = local_clients(endpoint_url, settings.region)
+    queue_url, queue_arn, dlq_url = _create_queues(sqs, bucket)
+    _create_bucket(s3, bucket, settings.region, queue_arn)
+    # API calls with Image.S3Object and the ingest handler read this S3, with dummy keys.
+    services.provide("object_reader", S3ObjectReader(s3))
+    services.provide("ingest_s3_client", s3)
+    # EMF lines are meant for CloudWatch; locally they go to the debug log, not stdout.
+    metrics = EmfMetrics(
+        settings.metrics_namespace, write=lambda line: log.debug("metrics", extra={"emf": line})
+    )
+    services.provide("ingestor", Ingestor(services, metrics))
+    stopping = threading.Event()
+    poller = threading.Thread(
+        target=_poll,
+        args=(services, sqs, queue_url, queue_arn, stopping),
+        name="rekognito-ingest",
+        daemon=True,
+    )
+    poller.start()
+    say(f"rekognito: local S3 + SQS (drop folder) on {endpoint_url}, in memory: a restart empties the bucket")
+    say(f"  drop bucket: s3://{bucket}/<CollectionId>/<name>.jpg indexes the photo into that collection")
+    say(f"  try: aws s3 cp alice.jpg s3://{bucket}/family/alice.jpg --endpoint-url {endpoint_url}")
+    say("  (any credentials work there; with none configured, add --no-sign-request)")
+    say(f"  images that keep failing end up in the dead-letter queue {dlq_url}")
+    log.info(
+        "local aws started",
+        extra={"endpoint_url": endpoint_url, "bucket": bucket, "queue_url": queue_url, "bind": bound_host},
+    )
+    return LocalAws(endpoint_url, bucket, queue_url, dlq_url, s3, sqs, server, poller, stopping)

@@ -88,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     retention = start_retention_thread(services)
     _say(f"rekognito: serving the Rekognition API on {endpoint.url}")
     _say(f"  data dir: {services.settings.data_dir}")
+    credentials = (services.settings.data_dir / "credentials").resolve()
+    if services.settings.auth_mode != "none" and credentials.is_file():
+        _say(f"  credentials: export AWS_SHARED_CREDENTIALS_FILE={credentials} AWS_PROFILE=rekognito")
     _say(f"  try: aws rekognition list-collections --endpoint-url {endpoint.url} --region us-east-1")
     log.info("listening", extra={"url": endpoint.url, "data_dir": str(services.settings.data_dir)})
     stop.wait()
