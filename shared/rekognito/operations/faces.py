@@ -108,7 +108,10 @@ def index_image(
         outcome.faces.append(stored)
         outcome.records.append({"Face": face_record(stored, spec_version), "FaceDetail": detail})
     if replace_source and source is not None:
-        previous = [f.face_id for f in store.find_faces_by_source(collection_id, source)]
+        # find_faces_by_source matches a prefix; only this exact object's faces are replaced.
+        previous = [
+            f.face_id for f in store.find_faces_by_source(collection_id, source) if f.source == source
+        ]
         stale = sorted(set(previous) - {f.face_id for f in outcome.faces})
         if outcome.faces:
             store.put_faces(collection_id, outcome.faces)

@@ -1,0 +1,128 @@
+"""``rekognito import DIR --collection C``: index a folder of photos in-process, resumably."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from rekognito.commands._common import add_data_dir, apply_env
+
+
+def register(subcommands: Any) -> None:
+    parser: argparse.ArgumentParser = subcommands.add_parser(
+        "import",
+        help="index every .jpg/.jpeg/.png under a folder into a collection (a re-run skips unchanged files)",
+    )
+    parser.add_argument("folder", type=Path, help="folder to walk (recursively)")
+    parser.add_argument("--collection", required=True, help="CollectionId to index into")
+    parser.add_argument("--create", action="store_true", help="create the collection if it does not exist")
+    parser.add_argument(
+        "--external-id-from",
+        choices=("name", "path"),
+        default="name",
+        help="ExternalImageId from the file name (alice.jpg -> alice) or the relative path "
+        "(people/alice/1.jpg -> people:alice:1); default name",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="images analysed in parallel (default 1)")
+    parser.add_argument("--report", type=Path, help="also write the summary as JSON to this file")
+    add_data_dir(parser)
+    parser.set_defaults(run=run)
+
+
+class Progress:
+    """A one-line ``\\r`` counter on stderr (a line every 10 s when stderr is not a terminal)."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = -1.0
+
+    def __call__(self, summary: Any) -> None:
+        done, total, elapsed = summary.seen, summary.total, summary.elapsed_s
+        if not self.tty and elapsed - self.last < 10 and done < total:
+            return
+        self.last = elapsed
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else 0.0
+        line = (
+            f"[{done}/{total}] {rate:.1f} img/s ETA {int(eta) // 60}m{int(eta) % 60:02d}s "
+            f"indexed {summary.indexed_images} faces {summary.faces_indexed} "
+            f"unchanged {summary.skipped_unchanged} no-face {summary.no_face} failed {summary.failed}"
+        )
+        self.stream.write(("\r" + line) if self.tty else (line + "\n"))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _print_summary(data: dict[str, Any]) -> None:
+    say = sys.stderr.write
+    say(
+        f"imported {data['images']} images from {data['root']} into {data['collection_id']} "
+        f"in {data['elapsed_s']:.1f} s\n"
+        f"  indexed: {data['indexed_images']} images, {data['faces_indexed']} faces\n"
+        f"  unchanged (skipped): {data['skipped_unchanged']}\n"
+        f"  no face: {data['no_face']}\n"
+        f"  failed: {data['failed']}\n"
+    )
+    for failure in data["failures"][:20]:
+        say(f"    {failure['path']}: {failure['reason']}\n")
+    if data["failed"] > 20:
+        say(f"    ... {data['failed'] - 20} more (see --report)\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.folder.is_dir():
+        sys.stderr.write(f"rekognito import: {args.folder} is not a folder\n")
+        return 2
+    apply_env(REKOGNITO_DATA_DIR=args.data_dir)
+    from rekognito.api._generated import ResourceNotFoundException
+    from rekognito.ingest.folder import import_folder
+    from rekognito.logs import configure_logging
+    from rekognito.services import get_services
+
+    services = get_services()
+    configure_logging("WARNING")
+    try:
+        _ensure_collection(services, args.collection, create=args.create)
+    except ResourceNotFoundException:
+        sys.stderr.write(f"rekognito import: no collection {args.collection!r} (add --create to create it)\n")
+        return 2
+    progress = Progress()
+    try:
+        summary = import_folder(
+            services,
+            args.collection,
+            args.folder,
+            external_id_from=args.external_id_from,
+            workers=args.workers,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+        services.close()
+    data = summary.as_dict()
+    _print_summary(data)
+    if args.report is not None:
+        args.report.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 1 if summary.failed else 0
+
+
+def _ensure_collection(services: Any, collection_id: str, *, create: bool) -> None:
+    from rekognito.api._generated import ResourceNotFoundException
+    from rekognito.operations.collections import create_collection
+    from rekognito.operations.context import RequestContext
+
+    try:
+        services.store.get_collection(collection_id)
+    except ResourceNotFoundException:
+        if not create:
+            raise
+        create_collection(
+            RequestContext(services, "import", "CreateCollection"), {"CollectionId": collection_id}
+        )

@@ -1,0 +1,185 @@
+"""The SQS batch handler of the drop folder: S3 notifications -> IndexFaces / face removal.
+
+Each message is handled on its own; the ids of the messages that failed are returned as
+``batchItemFailures``, so SQS redelivers only those (and moves them to the dead-letter queue
+after ``maxReceiveCount`` receives). Events are reconciled against the key's *current*
+state rather than ordered by ``sequencer``: a create whose object is gone or was overwritten
+since, or a removal of a key that exists again, is stale and skipped (the newer event does
+the work).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rekognito.api._generated import (
+    ImageTooLargeException,
+    InvalidImageFormatException,
+    InvalidParameterException,
+    ResourceNotFoundException,
+)
+from rekognito.images import MAX_S3_IMAGE_BYTES, decode_image
+from rekognito.ingest.events import MalformedMessage, ObjectChange, parse_message_body
+from rekognito.ingest.indexing import index_revision, remove_source, revision_namespace
+from rekognito.ingest.keys import KeyOutsideConvention, is_folder_marker, parse_drop_key
+from rekognito.ingest.metrics import EmfMetrics
+from rekognito.ingest.s3 import DropBucket, s3_client_from_settings
+from rekognito.services import Services, get_services
+
+log = logging.getLogger("rekognito.ingest")
+
+# Retrying cannot fix these: after maxReceiveCount receives the message lands in the DLQ.
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (
+    KeyOutsideConvention,
+    MalformedMessage,
+    InvalidImageFormatException,
+    ImageTooLargeException,
+    ResourceNotFoundException,
+    InvalidParameterException,
+)
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    action: str  # indexed | already-indexed | removed | stale | ignored
+    faces_indexed: int = 0
+    faces_removed: int = 0
+
+
+def reason_of(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code:
+        return code
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error_code = response.get("Error", {}).get("Code")
+        if error_code:
+            return f"S3.{error_code}"
+    return type(exc).__name__
+
+
+class Ingestor:
+    def __init__(self, services: Services, metrics: EmfMetrics | None = None) -> None:
+        self.services = services
+        self.metrics = metrics or EmfMetrics(services.settings.metrics_namespace)
+        client = services.component("ingest_s3_client", s3_client_from_settings)
+        self.bucket = DropBucket(client)
+
+    def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
+        failures = []
+        try:
+            for record in event.get("Records") or []:
+                if not self.handle_record(record):
+                    failures.append({"itemIdentifier": record.get("messageId", "")})
+        finally:
+            self.metrics.flush()
+        return {"batchItemFailures": failures}
+
+    def handle_record(self, record: dict[str, Any]) -> bool:
+        """Process one SQS message; False when it must be retried."""
+        message_id = str(record.get("messageId", ""))
+        attempt = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
+        change: ObjectChange | None = None
+        try:
+            changes = parse_message_body(str(record.get("body", "")))
+            if not changes:
+                log.info("ignored message without object events", extra={"message_id": message_id})
+            for change in changes:
+                self._handle_change(message_id, change)
+        except Exception as exc:  # every failure is reported, none stops the batch
+            permanent = isinstance(exc, PERMANENT_ERRORS)
+            reason = reason_of(exc)
+            self.metrics.failure(reason, permanent=permanent)
+            log.log(
+                logging.ERROR if permanent else logging.WARNING,
+                "ingest failed",
+                exc_info=not permanent,
+                extra={
+                    "message_id": message_id,
+                    "attempt": attempt,
+                    "reason": reason,
+                    "permanent": permanent,
+                    "detail": str(exc),
+                    "event_name": change.event_name if change else None,
+                    "bucket": change.bucket if change else None,
+                    "key": change.key if change else None,
+                },
+            )
+            return False
+        return True
+
+    def _handle_change(self, message_id: str, change: ObjectChange) -> None:
+        started = time.perf_counter()
+        if is_folder_marker(change.key):
+            result = ChangeResult("ignored")
+        elif change.kind == "created":
+            result = self._created(change)
+        else:
+            result = self._removed(change)
+        self.metrics.add(f"Objects{result.action.title().replace('-', '')}")
+        if result.faces_indexed:
+            self.metrics.add("FacesIndexed", result.faces_indexed)
+        if result.faces_removed:
+            self.metrics.add("FacesRemoved", result.faces_removed)
+        log.info(
+            "object event handled",
+            extra={
+                "message_id": message_id,
+                "event_name": change.event_name,
+                "bucket": change.bucket,
+                "key": change.key,
+                "version_id": change.version_id,
+                "etag": change.etag,
+                "action": result.action,
+                "faces_indexed": result.faces_indexed,
+                "faces_removed": result.faces_removed,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+
+    def _created(self, change: ObjectChange) -> ChangeResult:
+        drop = parse_drop_key(change.key)
+        current = self.bucket.current(change.bucket, change.key, MAX_S3_IMAGE_BYTES)
+        if current is None:
+            return ChangeResult("stale")
+        if change.version_id and current.version_id and change.version_id != current.version_id:
+            return ChangeResult("stale")
+        if not change.version_id and change.etag and change.etag != current.etag:
+            return ChangeResult("stale")
+        revision = current.version_id or current.etag
+        max_pixels = self.services.settings.max_image_pixels
+        result = index_revision(
+            self.services,
+            drop.collection_id,
+            source=change.source,
+            namespace=revision_namespace(f"{change.bucket}/{change.key}#{revision}"),
+            external_image_id=drop.external_image_id,
+            load=lambda: decode_image(current.data, max_pixels=max_pixels, max_bytes=MAX_S3_IMAGE_BYTES),
+        )
+        action = "already-indexed" if result.already_indexed else "indexed"
+        return ChangeResult(action, result.faces_indexed, result.faces_removed)
+
+    def _removed(self, change: ObjectChange) -> ChangeResult:
+        try:
+            drop = parse_drop_key(change.key)
+        except KeyOutsideConvention:
+            return ChangeResult("ignored")  # nothing can have been indexed from it
+        if self.bucket.exists(change.bucket, change.key):
+            return ChangeResult("stale")  # put again since: that put's event owns the faces
+        try:
+            removed = remove_source(self.services, drop.collection_id, change.source)
+        except ResourceNotFoundException:
+            return ChangeResult("ignored")  # the collection, and its faces, are gone
+        return ChangeResult("removed", faces_removed=removed)
+
+
+def handle_sqs_event(
+    event: dict[str, Any], context: Any = None, services: Services | None = None
+) -> dict[str, Any]:
+    """The ingest function's entry: an SQS batch of S3 notifications -> ``batchItemFailures``."""
+    services = services or get_services()
+    ingestor: Ingestor = services.component("ingestor", lambda _settings: Ingestor(services))
+    return ingestor.handle_batch(event)

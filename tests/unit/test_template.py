@@ -1,0 +1,356 @@
+"""Security and wiring properties of the SAM template (template.yaml), checked offline.
+
+The template is read with PyYAML plus constructors for CloudFormation's short tags
+(!Ref, !Sub, !GetAtt, ...), which become their long forms ({"Ref": ...}, {"Fn::Sub": ...}).
+`scripts/lint-template` runs `sam validate --lint` and `cfn-lint` on top of this.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]  # no stubs for PyYAML
+    pass
+
+
+def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=_CfnLoader)
+    return loaded
+
+
+def resources_of(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == type_}
+
+
+def resource(template: dict[str, Any], name: str, type_: str) -> dict[str, Any]:
+    res: dict[str, Any] = template["Resources"][name]
+    assert res["Type"] == type_
+    return res
+
+
+def both_branches(value: Any) -> list[Any]:
+    """The possible values of a property that may be wrapped in Fn::If."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        _, when_true, when_false = value["Fn::If"]
+        return [*both_branches(when_true), *both_branches(when_false)]
+    return [value]
+
+
+def is_no_value(value: Any) -> bool:
+    return bool(value == {"Ref": "AWS::NoValue"})
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def policy_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every IAM statement of every role and resource policy, with Fn::If branches expanded."""
+    for name, res in template["Resources"].items():
+        props = res.get("Properties", {})
+        policies = props.get("Policies", [])
+        documents = [p["PolicyDocument"] for p in policies if isinstance(p, dict) and "PolicyDocument" in p]
+        if "PolicyDocument" in props:
+            documents.append(props["PolicyDocument"])
+        for document in documents:
+            for statement in document["Statement"]:
+                for branch in both_branches(statement):
+                    if not is_no_value(branch):
+                        yield name, branch
+
+
+# ------------------------------------------------------------------ globals and functions
+
+
+def test_globals_runtime_tracing_and_powertools(template: dict[str, Any]) -> None:
+    function = template["Globals"]["Function"]
+    assert function["Runtime"] == "python3.12"
+    assert function["Architectures"] == ["x86_64"]
+    assert function["Tracing"] == "Active"
+    assert function["MemorySize"] >= 1024
+    variables = function["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"]
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"]
+    assert variables["REKOGNITO_STORE_BACKEND"] == "opensearch"
+    assert set(both_branches(variables["REKOGNITO_OPENSEARCH_AUTH"])) == {"aoss", "es"}
+    assert set(both_branches(variables["REKOGNITO_AUTH_MODE"])) == {"iam", "none"}
+    assert variables["REKOGNITO_AUDIT_TABLE"] == {"Ref": "AuditTable"}
+    for name in (
+        "REKOGNITO_OPENSEARCH_URL",
+        "REKOGNITO_OPENSEARCH_ENGINE",
+        "REKOGNITO_INGEST_BUCKET",
+        "REKOGNITO_LOG_LEVEL",
+    ):
+        assert name in variables
+
+
+@pytest.mark.parametrize(
+    ("function", "code_dir"),
+    [("ApiFunction", "api"), ("IngestFunction", "ingest"), ("RetentionFunction", "retention")],
+)
+def test_function_points_at_its_handler(template: dict[str, Any], function: str, code_dir: str) -> None:
+    props = resource(template, function, "AWS::Serverless::Function")["Properties"]
+    assert props["CodeUri"] == f"functions/{code_dir}"
+    handler = props.get("Handler", template["Globals"]["Function"].get("Handler"))
+    assert handler == "app.handler"  # functions/<x>/app.py, def handler(event, context)
+
+
+def test_every_function_logs_to_a_log_group_with_retention(template: dict[str, Any]) -> None:
+    functions = resources_of(template, "AWS::Serverless::Function")
+    assert len(functions) == 3
+    for name, res in functions.items():
+        logging = res["Properties"]["LoggingConfig"]
+        group = resource(template, logging["LogGroup"]["Ref"], "AWS::Logs::LogGroup")
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+    assert template["Parameters"]["LogRetentionDays"]["Default"] > 0
+
+
+def test_layers_are_prebuilt_directories(template: dict[str, Any]) -> None:
+    layers = resources_of(template, "AWS::Serverless::LayerVersion")
+    assert {res["Properties"]["ContentUri"] for res in layers.values()} == {
+        "build/layers/shared",
+        "build/layers/dependencies",
+        "build/layers/models",
+    }
+    for res in layers.values():
+        assert res["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    assert (ROOT / "scripts" / "build-layers").is_file()
+    assert (ROOT / "layers" / "dependencies" / "requirements.txt").is_file()
+    api_layers = resource(template, "ApiFunction", "AWS::Serverless::Function")["Properties"]["Layers"]
+    assert {"Ref": "ModelsLayer"} in api_layers
+
+
+# ------------------------------------------------------------------ API and IAM auth
+
+
+def test_api_has_a_conditional_iam_authorization(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["ApiAuth"]["AllowedValues"] == ["IAM", "NONE"]
+    assert template["Conditions"]["UseIamAuth"] == {"Fn::Equals": [{"Ref": "ApiAuth"}, "IAM"]}
+    body = resource(template, "RekognitoApi", "AWS::Serverless::Api")["Properties"]["DefinitionBody"]
+    post = body["paths"]["/"]["post"]
+    condition, when_iam, when_none = post["security"]["Fn::If"]
+    assert condition == "UseIamAuth"
+    assert when_iam == [{"sigv4": []}]
+    assert is_no_value(when_none)
+    scheme = body["components"]["securitySchemes"]["sigv4"]
+    assert scheme["x-amazon-apigateway-authtype"] == "awsSigv4"
+    integration = post["x-amazon-apigateway-integration"]
+    assert integration["type"] == "aws_proxy"
+    assert "${ApiFunction.Arn}" in integration["uri"]["Fn::Sub"]
+
+
+def test_api_never_logs_request_bodies(template: dict[str, Any]) -> None:
+    settings = resource(template, "RekognitoApi", "AWS::Serverless::Api")["Properties"]["MethodSettings"]
+    assert all(setting.get("DataTraceEnabled") is False for setting in settings)
+
+
+def test_api_permission_is_scoped_to_post_root(template: dict[str, Any]) -> None:
+    permission = resource(template, "ApiInvokePermission", "AWS::Lambda::Permission")["Properties"]
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert permission["SourceArn"]["Fn::Sub"].endswith("${RekognitoApi}/*/POST/")
+
+
+# ------------------------------------------------------------------ ingest bucket
+
+
+def test_ingest_bucket_is_encrypted_private_and_versioned(template: dict[str, Any]) -> None:
+    props = resource(template, "IngestBucket", "AWS::S3::Bucket")["Properties"]
+    rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    algorithms = both_branches(rules[0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"])
+    assert set(algorithms) <= {"AES256", "aws:kms"}
+    assert algorithms
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+
+
+def test_ingest_bucket_denies_requests_without_tls(template: dict[str, Any]) -> None:
+    policy = resource(template, "IngestBucketPolicy", "AWS::S3::BucketPolicy")["Properties"]
+    assert policy["Bucket"] == {"Ref": "IngestBucket"}
+    denies = [
+        s
+        for s in policy["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny"
+        and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+    ]
+    assert len(denies) == 1
+    deny = denies[0]
+    assert deny["Principal"] == "*"
+    assert deny["Action"] in ("s3:*", ["s3:*"])
+    assert {"Fn::GetAtt": ["IngestBucket", "Arn"]} in deny["Resource"]
+    assert {"Fn::Sub": "${IngestBucket.Arn}/*"} in deny["Resource"]
+
+
+def test_bucket_notifications_go_to_the_queue_after_its_policy(template: dict[str, Any]) -> None:
+    bucket = resource(template, "IngestBucket", "AWS::S3::Bucket")
+    queues = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert {q["Event"] for q in queues} == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}
+    assert all(q["Queue"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]} for q in queues)
+    # S3 tests the destination when the notification is created: the policy must exist first.
+    assert "IngestQueuePolicy" in as_list(bucket["DependsOn"])
+    bucket_name = bucket["Properties"]["BucketName"]["Fn::Sub"]
+    policy = resource(template, "IngestQueuePolicy", "AWS::SQS::QueuePolicy")["Properties"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    source_arn = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    assert source_arn.endswith(f":s3:::{bucket_name}")
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+# ------------------------------------------------------------------ queue, DLQ, ingest function
+
+
+def test_queue_has_a_dead_letter_queue(template: dict[str, Any]) -> None:
+    queue = resource(template, "IngestQueue", "AWS::SQS::Queue")["Properties"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    dlq = resource(template, "IngestDeadLetterQueue", "AWS::SQS::Queue")["Properties"]
+    assert dlq["MessageRetentionPeriod"] >= queue.get("MessageRetentionPeriod", 345600)
+    for props in (queue, dlq):
+        assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props
+
+
+def test_queue_visibility_covers_six_function_timeouts(template: dict[str, Any]) -> None:
+    queue = resource(template, "IngestQueue", "AWS::SQS::Queue")["Properties"]
+    function = resource(template, "IngestFunction", "AWS::Serverless::Function")["Properties"]
+    timeout = function.get("Timeout", template["Globals"]["Function"]["Timeout"])
+    window = function["Events"]["IngestQueue"]["Properties"].get("MaximumBatchingWindowInSeconds", 0)
+    assert queue["VisibilityTimeout"] >= 6 * timeout + window
+
+
+def test_ingest_reports_partial_batch_failures(template: dict[str, Any]) -> None:
+    function = resource(template, "IngestFunction", "AWS::Serverless::Function")["Properties"]
+    (event,) = function["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "BatchSize" in event["Properties"]
+
+
+def test_retention_runs_daily(template: dict[str, Any]) -> None:
+    function = resource(template, "RetentionFunction", "AWS::Serverless::Function")["Properties"]
+    (event,) = function["Events"].values()
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == "rate(1 day)"
+
+
+# ------------------------------------------------------------------ IAM
+
+
+def test_no_wildcard_action_on_wildcard_resource(template: dict[str, Any]) -> None:
+    for name, statement in policy_statements(template):
+        if statement["Effect"] != "Allow":
+            continue
+        actions = as_list(statement.get("Action", []))
+        resources = as_list(statement.get("Resource", []))
+        assert "*" not in actions, name
+        assert not any(isinstance(a, str) and a.endswith(":*") for a in actions), (name, actions)
+        if "*" in resources:
+            # Only services without resource-level permissions may use Resource "*".
+            assert all(a.startswith("xray:") for a in actions), (name, actions)
+
+
+def test_functions_use_their_own_least_privilege_roles(template: dict[str, Any]) -> None:
+    roles = set()
+    for name, res in resources_of(template, "AWS::Serverless::Function").items():
+        props = res["Properties"]
+        assert "Policies" not in props, f"{name}: SAM would add managed policies with Resource '*'"
+        roles.add(props["Role"]["Fn::GetAtt"][0])
+    assert len(roles) == 3
+    for role in roles:
+        props = resource(template, role, "AWS::IAM::Role")["Properties"]
+        assert "ManagedPolicyArns" not in props
+        (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+
+
+def test_audit_trail_is_append_only(template: dict[str, Any]) -> None:
+    for name, statement in policy_statements(template):
+        actions = as_list(statement.get("Action", []))
+        if any(a.startswith("dynamodb:") for a in actions):
+            assert not {"dynamodb:UpdateItem", "dynamodb:DeleteItem"} & set(actions), name
+
+
+def test_opensearch_access_matches_the_mode(template: dict[str, Any]) -> None:
+    statements = {(name, s.get("Sid")): s for name, s in policy_statements(template)}
+    for role in ("ApiFunctionRole", "IngestFunctionRole", "RetentionFunctionRole"):
+        aoss = statements[(role, "OpenSearchServerless")]
+        assert aoss["Action"] == "aoss:APIAccessAll"
+        assert aoss["Resource"] == {"Fn::GetAtt": ["OpenSearchCollection", "Arn"]}
+        domain = statements[(role, "OpenSearchDomain")]
+        assert all(a.startswith("es:ESHttp") for a in domain["Action"])
+        assert domain["Resource"] == {"Fn::Sub": "${ExistingDomainArn}/*"}
+
+
+# ------------------------------------------------------------------ OpenSearch Serverless, audit table
+
+
+def test_serverless_collection_and_its_policies(template: dict[str, Any]) -> None:
+    collection = resource(template, "OpenSearchCollection", "AWS::OpenSearchServerless::Collection")
+    assert collection["Condition"] == "UseServerless"
+    assert collection["Properties"]["Type"] == "VECTORSEARCH"
+    assert "OpenSearchEncryptionPolicy" in as_list(collection["DependsOn"])
+    policies = resources_of(template, "AWS::OpenSearchServerless::SecurityPolicy")
+    assert {p["Properties"]["Type"] for p in policies.values()} == {"encryption", "network"}
+    access = resource(template, "OpenSearchDataAccessPolicy", "AWS::OpenSearchServerless::AccessPolicy")
+    assert access["Condition"] == "UseServerless"
+    text = access["Properties"]["Policy"]["Fn::Sub"]
+    rules = json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", text))
+    principals = {p for rule in rules for p in rule["Principal"]}
+    assert principals == {"ApiFunctionRole.Arn", "IngestFunctionRole.Arn", "RetentionFunctionRole.Arn"}
+
+
+def test_audit_table_is_recoverable_and_encrypted(template: dict[str, Any]) -> None:
+    table = resource(template, "AuditTable", "AWS::DynamoDB::Table")
+    props = table["Properties"]
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert table["DeletionPolicy"] == "Retain"
+    # The schema of rekognito.security.audit.DynamoDBAuditSink.
+    assert props["KeySchema"] == [
+        {"AttributeName": "stream", "KeyType": "HASH"},
+        {"AttributeName": "seq", "KeyType": "RANGE"},
+    ]
+    assert {"AttributeName": "seq", "AttributeType": "N"} in props["AttributeDefinitions"]
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    expected = {"ApiUrl", "IngestBucketName", "IngestQueueUrl", "DeadLetterQueueUrl", "AuditTableName"}
+    expected.add("OpenSearchEndpoint")
+    assert expected <= set(template["Outputs"])
