@@ -108,7 +108,9 @@ def handle_event(
         principal = security.authenticate(event, body)
         try:
             raw = json.loads(body or b"{}")
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # ValueError covers malformed JSON and integers beyond Python's digit limit;
+            # RecursionError, pathologically deep nesting.
             raise SerializationException("Request body is not valid JSON") from exc
         if not isinstance(raw, dict):
             raise SerializationException("Request body must be a JSON object")
