@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from rekognito.inference.pipeline import FaceAnalyzer
 from rekognito.services import Services
 from rekognito.settings import Settings
 from tests.support.endpoint import rekognition_client, running_endpoint
+from tests.support.opensearch_node import URL_ENV, NodeError, RunningNode, start_node
 from tests.support.test_data import image_path
 
 
@@ -47,3 +49,23 @@ def photo() -> Any:
         return image_path(name).read_bytes()
 
     return read
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> Iterator[str]:
+    """A real OpenSearch node with the k-NN plugin, started once per test session."""
+    if os.environ.get("REKOGNITO_SKIP_OPENSEARCH") == "1":
+        pytest.skip("REKOGNITO_SKIP_OPENSEARCH=1")
+    existing = os.environ.get(URL_ENV)
+    if existing:
+        yield existing
+        return
+    node: RunningNode | None = None
+    try:
+        node = start_node()
+    except (NodeError, OSError) as exc:
+        pytest.fail(f"could not start the OpenSearch node (set REKOGNITO_SKIP_OPENSEARCH=1 to skip): {exc}")
+    try:
+        yield node.url
+    finally:
+        node.stop()

@@ -1,0 +1,425 @@
+"""The requests OpenSearchFaceStore sends, checked through a fake transport connection.
+
+The real client (opensearch-py) serialises the requests; only the HTTP connection is fake.
+Behaviour against a real node is covered by ``tests/contract``.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+from opensearchpy import OpenSearch
+from opensearchpy.connection import Connection
+from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
+
+from rekognito.adapters import opensearch_store
+from rekognito.adapters.opensearch_store import OpenSearchFaceStore
+from rekognito.api._generated import InternalServerError, ResourceNotFoundException, ThrottlingException
+from rekognito.domain import BoundingBox, Collection, StoredFace
+from rekognito.settings import Settings
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    params: dict[str, Any]
+    body: Any
+
+
+Handler = Callable[[Request], tuple[int, Any]]
+
+
+@dataclass
+class Recorder:
+    requests: list[Request] = field(default_factory=list)
+    handlers: list[tuple[str, str, Handler]] = field(default_factory=list)
+
+    def on(self, method: str, path_contains: str, handler: Handler) -> None:
+        self.handlers.insert(0, (method, path_contains, handler))
+
+    def answer(self, request: Request) -> tuple[int, Any]:
+        for method, fragment, handler in self.handlers:
+            if request.method == method and fragment in request.path:
+                return handler(request)
+        return 200, {"acknowledged": True}
+
+
+RECORDER = Recorder()
+
+
+class FakeConnection(Connection):
+    def perform_request(
+        self,
+        method: str,
+        url: str,
+        params: Any = None,
+        body: Any = None,
+        timeout: Any = None,
+        ignore: Any = (),
+        headers: Any = None,
+    ) -> Any:
+        if isinstance(body, bytes):
+            body = body.decode()
+        parsed: Any = None
+        if body:
+            lines = [line for line in body.split("\n") if line]
+            parsed = [json.loads(line) for line in lines] if url.endswith("/_bulk") else json.loads(body)
+        decoded = {k: v.decode() if isinstance(v, bytes) else v for k, v in (params or {}).items()}
+        request = Request(method, urllib.parse.unquote(url), decoded, parsed)
+        RECORDER.requests.append(request)
+        status, answer = RECORDER.answer(request)
+        if status == -1:
+            raise OpenSearchConnectionError("N/A", "connection refused", OSError("refused"))
+        raw = json.dumps(answer)
+        if not 200 <= status < 300 and status not in ignore:
+            self._raise_error(status, raw, "application/json")
+        return status, {}, raw
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    RECORDER.requests.clear()
+    RECORDER.handlers.clear()
+    RECORDER.on("HEAD", "", lambda r: (404, {}))
+    RECORDER.on(
+        "GET",
+        "/rk-meta/_doc/collection::family",
+        lambda r: (
+            200,
+            {
+                "_id": "collection::family",
+                "found": True,
+                "_source": {
+                    "kind": "collection",
+                    "collection_id": "family",
+                    "arn": "arn",
+                    "face_model_version": "m",
+                    "created_at": 1.0,
+                    "tags": {},
+                    "policy": {},
+                    "face_index": "x",
+                },
+            },
+        ),
+    )
+    return RECORDER
+
+
+def make_store(engine: opensearch_store.Engine, **kwargs: Any) -> OpenSearchFaceStore:
+    client = OpenSearch(hosts=["http://fake:9200"], connection_class=FakeConnection, max_retries=0)
+    return OpenSearchFaceStore(
+        client, index_prefix="rk", engine=engine, ef_search=300, ef_construction=200, m=24, **kwargs
+    )
+
+
+def stored_face(face_id: str = "f1", dimension: int = 4) -> StoredFace:
+    vector = np.zeros(dimension, dtype=np.float32)
+    vector[0] = 1.0
+    return StoredFace(
+        face_id=face_id,
+        collection_id="family",
+        image_id="img",
+        bounding_box=BoundingBox(0.5, 0.5, 0.25, 0.25),
+        confidence=99.0,
+        embedding=vector,
+        created_at=2.0,
+        source="s3://b/k",
+    )
+
+
+def face_index_request(recorder: Recorder) -> Request:
+    [request] = [r for r in recorder.requests if r.method == "PUT" and "-faces-" in r.path]
+    return request
+
+
+def test_faiss_index_mapping(recorder: Recorder) -> None:
+    store = make_store("faiss", dimension=512, number_of_replicas=0)
+
+    store.create_collection(Collection("Family.Photos_1", "arn", "m", 1.0))
+
+    request = face_index_request(recorder)
+    assert (
+        request.path == "/rk-faces-family.photos_1-" + store.face_index("Family.Photos_1").rsplit("-", 1)[1]
+    )
+    assert request.body == {
+        "settings": {"index": {"knn": True, "knn.algo_param.ef_search": 300, "number_of_replicas": 0}},
+        "mappings": {
+            "dynamic": "strict",
+            "properties": {
+                "face_id": {"type": "keyword"},
+                "image_id": {"type": "keyword"},
+                "external_image_id": {"type": "keyword"},
+                "user_id": {"type": "keyword"},
+                "source": {"type": "keyword"},
+                "confidence": {"type": "double"},
+                "created_at": {"type": "double"},
+                "bounding_box": {"type": "object", "enabled": False},
+                "face_detail": {"type": "object", "enabled": False},
+                "embedding": {
+                    "type": "knn_vector",
+                    "dimension": 512,
+                    "method": {
+                        "name": "hnsw",
+                        "engine": "faiss",
+                        "space_type": "innerproduct",
+                        "parameters": {"m": 24, "ef_construction": 200},
+                    },
+                },
+            },
+        },
+    }
+
+
+def test_lucene_index_mapping_uses_cosinesimil_and_no_ef_search_setting(recorder: Recorder) -> None:
+    store = make_store("lucene", dimension=128)
+
+    store.create_collection(Collection("family", "arn", "m", 1.0))
+
+    body = face_index_request(recorder).body
+    assert body["settings"] == {"index": {"knn": True}}
+    assert body["mappings"]["properties"]["embedding"] == {
+        "type": "knn_vector",
+        "dimension": 128,
+        "method": {
+            "name": "hnsw",
+            "engine": "lucene",
+            "space_type": "cosinesimil",
+            "parameters": {"m": 24, "ef_construction": 200},
+        },
+    }
+
+
+def test_create_collection_writes_metadata_with_op_type_create_first(recorder: Recorder) -> None:
+    store = make_store("faiss")
+
+    store.create_collection(Collection("family", "arn:x", "edgeface-s", 1.5, {"a": "b"}, {"p": 1}))
+
+    writes = [(r.method, r.path) for r in recorder.requests if r.method in ("PUT", "POST")]
+    assert writes[0] == ("PUT", "/rk-meta")
+    assert writes[1] == ("PUT", "/rk-meta/_doc/collection::family")
+    assert writes[2][1].startswith("/rk-faces-family-")
+    meta_doc = recorder.requests[
+        [r.path for r in recorder.requests].index("/rk-meta/_doc/collection::family")
+    ]
+    assert meta_doc.params["refresh"] == "true"
+    assert meta_doc.params["op_type"] == "create"
+    assert meta_doc.body == {
+        "kind": "collection",
+        "collection_id": "family",
+        "arn": "arn:x",
+        "face_model_version": "edgeface-s",
+        "created_at": 1.5,
+        "tags": {"a": "b"},
+        "policy": {"p": 1},
+        "face_index": store.face_index("family"),
+    }
+
+
+@pytest.mark.parametrize("engine", ["faiss", "lucene"])
+def test_search_body(recorder: Recorder, engine: opensearch_store.Engine) -> None:
+    store = make_store(engine, dimension=4)
+    recorder.on("POST", "/_search", lambda r: (200, {"hits": {"hits": []}}))
+
+    store.search(
+        "family",
+        np.array([1, 0, 0, 0], dtype=np.float32),
+        limit=200,
+        min_cosine=0.5,
+        exclude_face_ids=["a", "b"],
+    )
+
+    [request] = [r for r in recorder.requests if r.path.endswith("/_search")]
+    assert request.path == f"/{store.face_index('family')}/_search"
+    assert request.body == {
+        "size": 202,
+        "query": {"knn": {"embedding": {"vector": [1.0, 0.0, 0.0, 0.0], "k": 402}}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("engine", "score", "cosine"), [("lucene", 0.9, 0.8), ("faiss", 1.8, 0.8), ("faiss", 0.5, -1.0)]
+)
+def test_scores_convert_to_cosine_without_rescoring(
+    recorder: Recorder, engine: opensearch_store.Engine, score: float, cosine: float
+) -> None:
+    store = make_store(engine, dimension=4, rescore=False)
+    source = {
+        "face_id": "f1",
+        "image_id": "i",
+        "bounding_box": BoundingBox(1, 1, 0, 0).to_api(),
+        "confidence": 1.0,
+        "embedding": [0.0, 1.0, 0.0, 0.0],
+        "created_at": 1.0,
+    }
+    recorder.on(
+        "POST",
+        "/_search",
+        lambda r: (200, {"hits": {"hits": [{"_id": "f1", "_score": score, "_source": source}]}}),
+    )
+
+    [match] = store.search("family", np.array([1, 0, 0, 0], dtype=np.float32), limit=1, min_cosine=-1.0)
+
+    assert match.cosine == pytest.approx(cosine)
+
+
+def test_rescoring_uses_the_stored_vectors(recorder: Recorder) -> None:
+    store = make_store("faiss", dimension=4, rescore=True)
+    source = {
+        "face_id": "f1",
+        "image_id": "i",
+        "bounding_box": BoundingBox(1, 1, 0, 0).to_api(),
+        "confidence": 1.0,
+        "embedding": [0.6, 0.8, 0.0, 0.0],
+        "created_at": 1.0,
+    }
+    recorder.on(
+        "POST",
+        "/_search",
+        lambda r: (200, {"hits": {"hits": [{"_id": "f1", "_score": 1.99, "_source": source}]}}),
+    )
+
+    [match] = store.search("family", np.array([1, 0, 0, 0], dtype=np.float32), limit=1, min_cosine=0.5)
+
+    assert match.cosine == pytest.approx(0.6)
+
+
+def test_put_faces_bulk_then_refresh(recorder: Recorder) -> None:
+    store = make_store("faiss", dimension=4)
+    recorder.on("POST", "/_mget", lambda r: (200, {"docs": [{"_id": "f1", "found": False}]}))
+    recorder.on(
+        "POST",
+        "/_bulk",
+        lambda r: (
+            200,
+            {"errors": False, "items": [{"index": {"_id": "f1", "status": 201, "result": "created"}}]},
+        ),
+    )
+
+    store.put_faces("family", [stored_face()])
+
+    bulk = next(r for r in recorder.requests if r.path == "/_bulk")
+    assert bulk.body[0] == {"index": {"_index": store.face_index("family"), "_id": "f1"}}
+    assert bulk.body[1]["embedding"] == [1.0, 0.0, 0.0, 0.0]
+    assert bulk.body[1]["bounding_box"] == {"Width": 0.5, "Height": 0.5, "Left": 0.25, "Top": 0.25}
+    assert recorder.requests[-1].path == f"/{store.face_index('family')}/_refresh"
+
+
+def test_put_faces_rolls_back_a_partial_bulk_failure(recorder: Recorder) -> None:
+    store = make_store("faiss", dimension=4)
+    previous = {"face_id": "f1", "image_id": "old"}
+    recorder.on(
+        "POST",
+        "/_mget",
+        lambda r: (
+            200,
+            {"docs": [{"_id": "f1", "found": True, "_source": previous}, {"_id": "f2", "found": False}]},
+        ),
+    )
+    recorder.on(
+        "POST",
+        "/_bulk",
+        lambda r: (
+            200,
+            {
+                "errors": True,
+                "items": [
+                    {"index": {"_id": "f1", "status": 200, "result": "updated"}},
+                    {"index": {"_id": "f2", "status": 400, "error": {"type": "mapper_parsing_exception"}}},
+                ],
+            },
+        ),
+    )
+
+    with pytest.raises(InternalServerError) as caught:
+        store.put_faces("family", [stored_face("f1"), stored_face("f2")])
+
+    assert "mapper" not in caught.value.message
+    rollback = [r for r in recorder.requests if r.path == "/_bulk"][-1]
+    index = store.face_index("family")
+    assert rollback.body == [
+        {"index": {"_index": index, "_id": "f1"}},
+        previous,
+        {"delete": {"_index": index, "_id": "f2"}},
+    ]
+
+
+def test_throttling_is_retried_then_raised(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(opensearch_store, "THROTTLE_BASE_DELAY_S", 0.0)
+    store = make_store("faiss", dimension=4)
+    recorder.on("POST", "/_count", lambda r: (429, {"error": {"type": "too_many_requests"}}))
+
+    with pytest.raises(ThrottlingException):
+        store.count_faces("family")
+
+    assert (
+        len([r for r in recorder.requests if r.path.endswith("/_count")])
+        == opensearch_store.THROTTLE_RETRIES + 1
+    )
+
+
+def test_connection_errors_become_a_generic_internal_error(recorder: Recorder) -> None:
+    store = make_store("faiss", dimension=4)
+    recorder.on("POST", "/_count", lambda r: (-1, None))
+
+    with pytest.raises(InternalServerError) as caught:
+        store.count_faces("family")
+
+    assert caught.value.message == "Internal server error: the face store is unavailable"
+
+
+def test_missing_face_index_is_resource_not_found(recorder: Recorder) -> None:
+    store = make_store("faiss", dimension=4)
+    recorder.on(
+        "POST", "/_count", lambda r: (404, {"error": {"type": "index_not_found_exception"}, "status": 404})
+    )
+
+    with pytest.raises(ResourceNotFoundException, match="The collection id: family does not exist"):
+        store.count_faces("family")
+
+
+def test_index_names_are_lowercase_and_distinct_per_case() -> None:
+    store = make_store("lucene")
+
+    upper, lower = store.face_index("Family"), store.face_index("family")
+
+    assert upper != lower
+    assert upper == upper.lower()
+    assert upper.startswith("rk-faces-family-")
+
+
+def test_from_settings_builds_signed_and_basic_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    signed = OpenSearchFaceStore.from_settings(
+        Settings(
+            opensearch_url="https://search.example:443",
+            opensearch_auth="es",
+            region="eu-west-1",
+            opensearch_engine="lucene",
+            opensearch_ef_search=128,
+            opensearch_rescore=False,
+        )
+    )
+    auth = signed._client.transport.kwargs["http_auth"]
+    assert type(auth).__name__ == "AWSV4SignerAuth"
+    assert (auth.signer.region, auth.service) == ("eu-west-1", "es")
+    assert (signed.engine, signed.ef_search, signed.rescore) == ("lucene", 128, False)
+    assert signed._client.transport.retry_on_status == (502, 503, 504)
+    assert signed._client.transport.retry_on_timeout is True
+
+    basic = OpenSearchFaceStore.from_settings(
+        Settings(
+            opensearch_url="http://localhost:9200",
+            opensearch_auth="basic",
+            opensearch_username="u",
+            opensearch_password="p",
+        )
+    )
+    assert basic._client.transport.kwargs["http_auth"] == ("u", "p")
