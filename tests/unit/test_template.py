@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+SAMCONFIG = ROOT / "samconfig.toml"
+FUNCTION_ROLES = ("ApiFunctionRole", "IngestFunctionRole", "RetentionFunctionRole")
+ES_HTTP_ACTIONS = {"es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"}
+# The managed domain's name, and its ARN as the roles and the access policy spell it.
+DOMAIN_NAME = "rekognito-${Stage}"
+DOMAIN_ARN = "arn:${AWS::Partition}:es:${AWS::Region}:${AWS::AccountId}:domain/" + DOMAIN_NAME
+# The two copies of the managed domain, by their deletion policy (DomainDeletionPolicy).
+MANAGED_DOMAINS = {"Retain": "OpenSearchDomain", "Delete": "OpenSearchDomainDeletable"}
 
 
 class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]  # no stubs for PyYAML
@@ -25,7 +34,8 @@ class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]  # no stubs for PyYAML
 
 
 def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    # !Ref and !Condition have no "Fn::" in their long forms.
+    name = tag_suffix if tag_suffix in ("Ref", "Condition") else f"Fn::{tag_suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if tag_suffix == "GetAtt":
@@ -80,6 +90,8 @@ def policy_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str,
         documents = [p["PolicyDocument"] for p in policies if isinstance(p, dict) and "PolicyDocument" in p]
         if "PolicyDocument" in props:
             documents.append(props["PolicyDocument"])
+        if "AccessPolicies" in props:  # OpenSearch Service domains
+            documents.append(props["AccessPolicies"])
         for document in documents:
             for statement in document["Statement"]:
                 for branch in both_branches(statement):
@@ -307,21 +319,147 @@ def test_audit_trail_is_append_only(template: dict[str, Any]) -> None:
             assert not {"dynamodb:UpdateItem", "dynamodb:DeleteItem"} & set(actions), name
 
 
+def conditional_statements(template: dict[str, Any], role: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """A role's statements that sit in an Fn::If, by Sid: (condition, statement)."""
+    props = resource(template, role, "AWS::IAM::Role")["Properties"]
+    found = {}
+    for policy in props["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if isinstance(statement, dict) and "Fn::If" in statement:
+                condition, when_true, when_false = statement["Fn::If"]
+                assert is_no_value(when_false), (role, condition)
+                found[when_true["Sid"]] = (condition, when_true)
+    return found
+
+
 def test_opensearch_access_matches_the_mode(template: dict[str, Any]) -> None:
-    statements = {(name, s.get("Sid")): s for name, s in policy_statements(template)}
-    for role in ("ApiFunctionRole", "IngestFunctionRole", "RetentionFunctionRole"):
-        aoss = statements[(role, "OpenSearchServerless")]
+    for role in FUNCTION_ROLES:
+        statements = conditional_statements(template, role)
+        condition, aoss = statements["OpenSearchServerless"]
+        assert condition == "UseServerless"
         assert aoss["Action"] == "aoss:APIAccessAll"
         assert aoss["Resource"] == {"Fn::GetAtt": ["OpenSearchCollection", "Arn"]}
-        domain = statements[(role, "OpenSearchDomain")]
-        assert all(a.startswith("es:ESHttp") for a in domain["Action"])
-        assert domain["Resource"] == {"Fn::Sub": "${ExistingDomainArn}/*"}
+        condition, existing = statements["OpenSearchDomain"]
+        assert condition == "UseExistingDomain"
+        assert set(existing["Action"]) == ES_HTTP_ACTIONS
+        assert existing["Resource"] == {"Fn::Sub": "${ExistingDomainArn}/*"}
+        condition, managed = statements["OpenSearchManagedDomain"]
+        assert condition == "UseManagedDomain"
+        assert set(managed["Action"]) == ES_HTTP_ACTIONS
+        # Spelled out from the fixed name (a GetAtt would be a cycle: the domain names the roles).
+        assert managed["Resource"] == [{"Fn::Sub": DOMAIN_ARN}, {"Fn::Sub": DOMAIN_ARN + "/*"}]
+
+
+# ------------------------------------------------------------------ OpenSearch mode and managed domain
+
+
+def test_default_mode_is_the_managed_domain(template: dict[str, Any]) -> None:
+    mode = template["Parameters"]["OpenSearchMode"]
+    assert mode["Default"] == "managed-domain"
+    assert set(mode["AllowedValues"]) == {"managed-domain", "existing-domain", "serverless"}
+    assert "EXPERIMENTAL" in mode["Description"]
+    conditions = template["Conditions"]
+    assert conditions["UseManagedDomain"] == {"Fn::Equals": [{"Ref": "OpenSearchMode"}, "managed-domain"]}
+    # samconfig.toml: both environments deploy a managed domain, dev deletes it with the stack.
+    config = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
+    expected = {"default": "Delete", "prod": "Retain"}
+    for env, deletion_policy in expected.items():
+        overrides = config[env]["deploy"]["parameters"]["parameter_overrides"]
+        assert "OpenSearchMode=managed-domain" in overrides, env
+        assert f"DomainDeletionPolicy={deletion_policy}" in overrides, env
+
+
+def test_managed_domain_has_one_copy_per_deletion_policy(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["DomainDeletionPolicy"]["AllowedValues"] == ["Retain", "Delete"]
+    domains = resources_of(template, "AWS::OpenSearchService::Domain")
+    assert set(domains) == set(MANAGED_DOMAINS.values())
+    for policy, name in MANAGED_DOMAINS.items():
+        domain = domains[name]
+        assert domain["DeletionPolicy"] == domain["UpdateReplacePolicy"] == policy
+        condition = template["Conditions"][domain["Condition"]]
+        assert condition == {
+            "Fn::And": [
+                {"Condition": "UseManagedDomain"},
+                {"Fn::Equals": [{"Ref": "DomainDeletionPolicy"}, policy]},
+            ]
+        }
+    # The copies must not drift apart.
+    first, second = (domains[name]["Properties"] for name in MANAGED_DOMAINS.values())
+    assert first == second
+
+
+@pytest.mark.parametrize("name", sorted(MANAGED_DOMAINS.values()))
+def test_managed_domain_is_encrypted_and_https_only(template: dict[str, Any], name: str) -> None:
+    props = resource(template, name, "AWS::OpenSearchService::Domain")["Properties"]
+    assert props["DomainName"] == {"Fn::Sub": DOMAIN_NAME}
+    assert props["EngineVersion"] == "OpenSearch_2.19"
+    assert props["EncryptionAtRestOptions"] == {"Enabled": True}
+    assert props["NodeToNodeEncryptionOptions"] == {"Enabled": True}
+    assert props["DomainEndpointOptions"] == {
+        "EnforceHTTPS": True,
+        "TLSSecurityPolicy": "Policy-Min-TLS-1-2-PFS-2023-10",
+    }
+    assert props["EBSOptions"] == {
+        "EBSEnabled": True,
+        "VolumeType": "gp3",
+        "VolumeSize": {"Ref": "DomainVolumeSize"},
+    }
+    cluster = props["ClusterConfig"]
+    assert cluster["InstanceType"] == {"Ref": "DomainInstanceType"}
+    assert cluster["InstanceCount"] == {"Ref": "DomainInstanceCount"}
+    assert template["Parameters"]["DomainInstanceType"]["Default"] == "t3.medium.search"
+    # IAM only: no fine-grained access control, hence no master user.
+    assert "AdvancedSecurityOptions" not in props
+
+
+@pytest.mark.parametrize("name", sorted(MANAGED_DOMAINS.values()))
+def test_managed_domain_admits_only_the_function_roles(template: dict[str, Any], name: str) -> None:
+    props = resource(template, name, "AWS::OpenSearchService::Domain")["Properties"]
+    statements = props["AccessPolicies"]["Statement"]
+    assert statements
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        assert set(statement) <= {"Sid", "Effect", "Principal", "Action", "Resource"}  # no Condition
+        assert set(statement["Principal"]) == {"AWS"}
+        principals = as_list(statement["Principal"]["AWS"])
+        assert sorted(principals, key=str) == [{"Fn::GetAtt": [role, "Arn"]} for role in FUNCTION_ROLES]
+        assert set(as_list(statement["Action"])) <= ES_HTTP_ACTIONS
+        assert statement["Resource"] == {"Fn::Sub": DOMAIN_ARN + "/*"}
+
+
+def managed_endpoint(value: Any) -> list[Any]:
+    """The URL's branches: serverless, retained domain, deletable domain, existing domain."""
+    serverless_condition, serverless, rest = value["Fn::If"]
+    retain_condition, retained, rest = rest["Fn::If"]
+    delete_condition, deletable, existing = rest["Fn::If"]
+    assert (serverless_condition, retain_condition, delete_condition) == (
+        "UseServerless",
+        "RetainManagedDomain",
+        "DeleteManagedDomain",
+    )
+    return [serverless, retained, deletable, existing]
+
+
+def test_functions_and_output_point_at_the_mode_endpoint(template: dict[str, Any]) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    expected = [
+        {"Fn::GetAtt": ["OpenSearchCollection", "CollectionEndpoint"]},
+        {"Fn::Sub": "https://${OpenSearchDomain.DomainEndpoint}"},
+        {"Fn::Sub": "https://${OpenSearchDomainDeletable.DomainEndpoint}"},
+        {"Ref": "ExistingDomainEndpoint"},
+    ]
+    assert managed_endpoint(variables["REKOGNITO_OPENSEARCH_URL"]) == expected
+    assert managed_endpoint(template["Outputs"]["OpenSearchEndpoint"]["Value"]) == expected
+    # SigV4 for "es" with either domain, "aoss" only with Serverless.
+    assert variables["REKOGNITO_OPENSEARCH_AUTH"] == {"Fn::If": ["UseServerless", "aoss", "es"]}
 
 
 # ------------------------------------------------------------------ OpenSearch Serverless, audit table
 
 
 def test_serverless_collection_and_its_policies(template: dict[str, Any]) -> None:
+    # Experimental only (no refresh API, no custom document ids): never the default.
+    assert template["Parameters"]["OpenSearchMode"]["Default"] != "serverless"
     collection = resource(template, "OpenSearchCollection", "AWS::OpenSearchServerless::Collection")
     assert collection["Condition"] == "UseServerless"
     assert collection["Properties"]["Type"] == "VECTORSEARCH"

@@ -35,9 +35,10 @@ def register(subcommands: Any) -> None:
 class Progress:
     """A one-line ``\\r`` counter on stderr (a line every 10 s when stderr is not a terminal)."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream: TextIO | None = None) -> None:
+        # Looked up at call time: a default bound at import would pin a replaced stderr.
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
         self.last = -1.0
 
     def __call__(self, summary: Any) -> None:
