@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rekognito.api._generated import InvalidParameterException
-from rekognito.domain import StoredFace
+from rekognito.domain import Collection, StoredFace
 from rekognito.images import DecodedImage
 from rekognito.inference.pipeline import AnalyzedFace
 from rekognito.operations._faces import (
@@ -183,17 +183,15 @@ def delete_faces(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 def _matches(
     ctx: RequestContext,
-    collection_id: str,
+    collection: Collection,
     query: Any,
     threshold: float,
     max_faces: int,
     exclude: tuple[str, ...],
 ) -> list[dict[str, Any]]:
-    store = ctx.services.store
-    collection = store.get_collection(collection_id)
     spec = check_model(ctx, collection)
-    candidates = store.search(
-        collection_id,
+    candidates = ctx.services.store.search(
+        collection.collection_id,
         query,
         limit=max_faces,
         min_cosine=min_cosine(threshold, spec),
@@ -219,7 +217,7 @@ def search_faces(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     if not found:
         raise InvalidParameterException(f"Face {params['FaceId']} is not in collection {collection_id}")
     matches = _matches(
-        ctx, collection_id, found[0].embedding, threshold, params.get("MaxFaces", 80), (found[0].face_id,)
+        ctx, collection, found[0].embedding, threshold, params.get("MaxFaces", 80), (found[0].face_id,)
     )
     return {
         "SearchedFaceId": found[0].face_id,
@@ -250,7 +248,7 @@ def search_faces_by_image(ctx: RequestContext, params: dict[str, Any]) -> dict[s
     image = ctx.load_image(params["Image"])
     face = largest_face(ctx, image, params.get("QualityFilter", "NONE"))
     matches = _matches(
-        ctx, collection_id, ctx.services.face_analyzer.embed(face), threshold, params.get("MaxFaces", 80), ()
+        ctx, collection, ctx.services.face_analyzer.embed(face), threshold, params.get("MaxFaces", 80), ()
     )
     return {
         "SearchedFaceBoundingBox": face.bounding_box.to_api(),
