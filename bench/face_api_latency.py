@@ -20,12 +20,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._report import summary, write  # noqa: E402
-from rekognito.domain import BoundingBox, StoredFace  # noqa: E402
-from rekognito.services import Services  # noqa: E402
-from rekognito.settings import Settings  # noqa: E402
-from tests.support.endpoint import rekognition_client, running_endpoint  # noqa: E402
-from tests.support.test_data import image_path  # noqa: E402
+from tests.support.endpoint import rekognition_client, running_endpoint
+from tests.support.test_data import image_path
+
+from bench._report import summary, write
+from rekognito.domain import BoundingBox, StoredFace
+from rekognito.services import Services
+from rekognito.settings import Settings
 
 
 def one_megapixel(name: str) -> bytes:
@@ -96,7 +97,9 @@ def main() -> int:
             client.search_faces_by_image(CollectionId="big", Image={"Bytes": query_photo})
             first_search_s = time.perf_counter() - first
             big_api_s, big_store_s = [], []
-            query = analyzer.analyze(Image.open(io.BytesIO(query_photo)).convert("RGB"), embed=True)[0].embedding
+            query = analyzer.analyze(Image.open(io.BytesIO(query_photo)).convert("RGB"), embed=True)[
+                0
+            ].embedding
             assert query is not None
             for _ in range(args.iterations):
                 t0 = time.perf_counter()
@@ -109,7 +112,10 @@ def main() -> int:
         services.close()
 
     report = {
-        "photo": {"megapixels": round(image.width * image.height / 1e6, 2), "size": [image.width, image.height]},
+        "photo": {
+            "megapixels": round(image.width * image.height / 1e6, 2),
+            "size": [image.width, image.height],
+        },
         "inference_threads": 1,
         "index_faces_http": summary(index_s),
         "search_faces_by_image_http": summary(search_s),

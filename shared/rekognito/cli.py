@@ -11,7 +11,9 @@ from rekognito import commands
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rekognito", description="Self-hosted Rekognition-compatible face search")
+    parser = argparse.ArgumentParser(
+        prog="rekognito", description="Self-hosted Rekognition-compatible face search"
+    )
     subcommands = parser.add_subparsers(dest="command", required=True)
     for module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if module.name.startswith("_"):

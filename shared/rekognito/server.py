@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 EventHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def build_event(method: str, path: str, headers: dict[str, str], body: bytes, client_ip: str) -> dict[str, Any]:
+def build_event(
+    method: str, path: str, headers: dict[str, str], body: bytes, client_ip: str
+) -> dict[str, Any]:
     """An API Gateway REST (v1) proxy event for one HTTP request."""
     try:
         text: str = body.decode("utf-8")
@@ -62,7 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     event_handler: EventHandler = staticmethod(handle_event)  # type: ignore[assignment]
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _send(self, response: dict[str, Any]) -> None:
@@ -99,23 +101,25 @@ class _Handler(BaseHTTPRequestHandler):
             response = error_response(InternalServerError("Internal server error"), "-")
         self._send(response)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._serve()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._serve()
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._serve()
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._serve()
 
 
 class LocalEndpoint:
     """A threaded HTTP server for the API on ``host:port`` (port 0 picks a free one)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 4566, handler: EventHandler | None = None) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 4566, handler: EventHandler | None = None
+    ) -> None:
         attributes: dict[str, Any] = {} if handler is None else {"event_handler": staticmethod(handler)}
         handler_class = type("Handler", (_Handler,), attributes)
         self._server = ThreadingHTTPServer((host, port), handler_class)

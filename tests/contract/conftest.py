@@ -7,7 +7,6 @@ started, the OpenSearch tests fail; ``REKOGNITO_SKIP_OPENSEARCH=1`` skips them i
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path

@@ -84,7 +84,9 @@ def test_concurrent_writers_lose_nothing_and_search_stays_exact(tmp_path: Path) 
 
     def write(offset: int) -> None:
         for i in range(offset, 400, 4):
-            store.put_faces("c", [StoredFace(f"face-{i:04d}", "c", f"img-{i}", box, 99.0, vectors[i], time.time())])
+            store.put_faces(
+                "c", [StoredFace(f"face-{i:04d}", "c", f"img-{i}", box, 99.0, vectors[i], time.time())]
+            )
             if i % 5 == 0:
                 store.search("c", vectors[i], limit=3, min_cosine=0.99)
 

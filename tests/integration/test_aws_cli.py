@@ -23,13 +23,16 @@ def aws_cli() -> list[str]:
 
 
 def run_cli(endpoint: Any, *args: str) -> dict[str, Any]:
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
+    env = dict(
+        os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1"
+    )
     result = subprocess.run(
         [*aws_cli(), "rekognition", *args, "--endpoint-url", endpoint.url, "--output", "json"],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout) if result.stdout.strip() else {}
@@ -50,7 +53,12 @@ def test_create_index_and_search_with_the_aws_cli(endpoint: Any) -> None:
     )
     assert len(indexed["FaceRecords"]) == 1
     found = run_cli(
-        endpoint, "search-faces-by-image", "--collection-id", "cli", "--image-bytes", f"fileb://{image_path('obama2.jpg')}"
+        endpoint,
+        "search-faces-by-image",
+        "--collection-id",
+        "cli",
+        "--image-bytes",
+        f"fileb://{image_path('obama2.jpg')}",
     )
     assert found["FaceMatches"][0]["Face"]["ExternalImageId"] == "obama"
     assert found["FaceMatches"][0]["Similarity"] >= 90

@@ -25,10 +25,13 @@ def raw_post(url: str, operation: str, body: bytes) -> tuple[int, dict[str, str]
         url,
         data=body,
         method="POST",
-        headers={"X-Amz-Target": f"RekognitionService.{operation}", "Content-Type": "application/x-amz-json-1.1"},
+        headers={
+            "X-Amz-Target": f"RekognitionService.{operation}",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
     )
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, dict(response.headers), json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), json.loads(error.read())
@@ -38,10 +41,15 @@ def test_index_group_photo_then_find_one_person_from_another_photo(client: Any, 
     # Given a collection holding a group photo and a photo of Obama
     client.create_collection(CollectionId="people")
     group = client.index_faces(
-        CollectionId="people", Image={"Bytes": photo("group6.jpg")}, ExternalImageId="group", QualityFilter="NONE"
+        CollectionId="people",
+        Image={"Bytes": photo("group6.jpg")},
+        ExternalImageId="group",
+        QualityFilter="NONE",
     )
     assert len(group["FaceRecords"]) == 6
-    obama = client.index_faces(CollectionId="people", Image={"Bytes": photo("obama.jpg")}, ExternalImageId="obama")
+    obama = client.index_faces(
+        CollectionId="people", Image={"Bytes": photo("obama.jpg")}, ExternalImageId="obama"
+    )
     assert len(obama["FaceRecords"]) == 1
     obama_face_id = obama["FaceRecords"][0]["Face"]["FaceId"]
 
@@ -75,7 +83,9 @@ def test_index_group_photo_then_find_one_person_from_another_photo(client: Any, 
 
     # When the collection is deleted, it is unknown
     client.delete_collection(CollectionId="people")
-    assert error_code(lambda: client.describe_collection(CollectionId="people")) == "ResourceNotFoundException"
+    assert (
+        error_code(lambda: client.describe_collection(CollectionId="people")) == "ResourceNotFoundException"
+    )
 
 
 def test_search_faces_by_face_id_and_compare(client: Any, photo: Any) -> None:
@@ -88,13 +98,19 @@ def test_search_faces_by_face_id_and_compare(client: Any, photo: Any) -> None:
     assert len(found["FaceMatches"]) == 1
     assert found["FaceMatches"][0]["Similarity"] >= 90
 
-    compared = client.compare_faces(SourceImage={"Bytes": photo("obama.jpg")}, TargetImage={"Bytes": photo("group6.jpg")})
+    compared = client.compare_faces(
+        SourceImage={"Bytes": photo("obama.jpg")}, TargetImage={"Bytes": photo("group6.jpg")}
+    )
     assert compared["FaceMatches"] == []
     assert len(compared["UnmatchedFaces"]) == 6
-    same = client.compare_faces(SourceImage={"Bytes": photo("obama2.jpg")}, TargetImage={"Bytes": photo("obama3.jpg")})
+    same = client.compare_faces(
+        SourceImage={"Bytes": photo("obama2.jpg")}, TargetImage={"Bytes": photo("obama3.jpg")}
+    )
     assert len(same["FaceMatches"]) == 1 and same["FaceMatches"][0]["Similarity"] >= 90
     other = client.compare_faces(
-        SourceImage={"Bytes": photo("obama.jpg")}, TargetImage={"Bytes": photo("biden.jpg")}, SimilarityThreshold=0
+        SourceImage={"Bytes": photo("obama.jpg")},
+        TargetImage={"Bytes": photo("biden.jpg")},
+        SimilarityThreshold=0,
     )
     assert other["FaceMatches"][0]["Similarity"] < 80
 
@@ -105,7 +121,13 @@ def test_detect_faces_reports_geometry_and_quality(client: Any, photo: Any) -> N
     for face in details:
         box = face["BoundingBox"]
         assert 0 <= box["Left"] <= 1 and 0 <= box["Top"] <= 1 and 0 < box["Width"] < 0.5
-        assert {lm["Type"] for lm in face["Landmarks"]} == {"eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight"}
+        assert {lm["Type"] for lm in face["Landmarks"]} == {
+            "eyeLeft",
+            "eyeRight",
+            "nose",
+            "mouthLeft",
+            "mouthRight",
+        }
         eye_left = next(lm for lm in face["Landmarks"] if lm["Type"] == "eyeLeft")
         assert box["Left"] <= eye_left["X"] <= box["Left"] + box["Width"]
         assert 0 <= face["Quality"]["Brightness"] <= 100 and 0 <= face["Quality"]["Sharpness"] <= 100
@@ -131,8 +153,17 @@ def test_list_faces_paginates_and_filters(client: Any, photo: Any) -> None:
     picked = client.list_faces(CollectionId="pages", FaceIds=seen[:2])["Faces"]
     assert sorted(face["FaceId"] for face in picked) == sorted(seen[:2])
     paginator = client.get_paginator("list_faces")
-    assert sum(len(p["Faces"]) for p in paginator.paginate(CollectionId="pages", PaginationConfig={"PageSize": 5})) == 6
-    assert error_code(lambda: client.list_faces(CollectionId="pages", NextToken="bogus")) == "InvalidPaginationTokenException"
+    assert (
+        sum(
+            len(p["Faces"])
+            for p in paginator.paginate(CollectionId="pages", PaginationConfig={"PageSize": 5})
+        )
+        == 6
+    )
+    assert (
+        error_code(lambda: client.list_faces(CollectionId="pages", NextToken="bogus"))
+        == "InvalidPaginationTokenException"
+    )
     description = client.describe_collection(CollectionId="pages")
     assert description["FaceCount"] == 6
     assert description["FaceModelVersion"] == "edgeface-s"
@@ -153,7 +184,9 @@ def test_index_faces_max_faces_and_quality_reasons(client: Any, photo: Any) -> N
     tiny = Image.open(io.BytesIO(photo("obama.jpg"))).convert("RGB").resize((60, 75))
     buffer = io.BytesIO()
     tiny.save(buffer, format="JPEG")
-    small = client.index_faces(CollectionId="limits", Image={"Bytes": buffer.getvalue()}, QualityFilter="HIGH")
+    small = client.index_faces(
+        CollectionId="limits", Image={"Bytes": buffer.getvalue()}, QualityFilter="HIGH"
+    )
     assert small["FaceRecords"] == []
     assert "SMALL_BOUNDING_BOX" in small["UnindexedFaces"][0]["Reasons"]
 

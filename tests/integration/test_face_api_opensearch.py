@@ -54,5 +54,7 @@ def services(tmp_path: Path, face_analyzer: FaceAnalyzer, opensearch_url: str) -
     yield svc
     from opensearchpy import OpenSearch
 
-    OpenSearch(hosts=[opensearch_url], timeout=30).indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+    OpenSearch(hosts=[opensearch_url], timeout=30).indices.delete(
+        index=f"{prefix}-*", ignore_unavailable=True
+    )
     svc.close()

@@ -14,15 +14,21 @@ def test_detect_labels_over_http(client: Any) -> None:
     assert _iou(labels["Person"]["Instances"][0]["BoundingBox"], (0.0, 0.0, 0.75, 1.0)) >= 0.5
     assert result["LabelModelVersion"]
 
-    cat = {label["Name"]: label for label in client.detect_labels(Image={"Bytes": chelsea().read_bytes()})["Labels"]}
+    cat = {
+        label["Name"]: label
+        for label in client.detect_labels(Image={"Bytes": chelsea().read_bytes()})["Labels"]
+    }
     assert "Cat" in cat and {"Animal", "Mammal"} <= {p["Name"] for p in cat["Cat"]["Parents"]}
 
-    drink = client.detect_labels(Image={"Bytes": coffee().read_bytes()}, Features=["GENERAL_LABELS", "IMAGE_PROPERTIES"])
+    drink = client.detect_labels(
+        Image={"Bytes": coffee().read_bytes()}, Features=["GENERAL_LABELS", "IMAGE_PROPERTIES"]
+    )
     assert {"Cup", "Coffee"} & {label["Name"] for label in drink["Labels"]}
     assert drink["ImageProperties"]["DominantColors"]
 
     only_animals = client.detect_labels(
-        Image={"Bytes": chelsea().read_bytes()}, Settings={"GeneralLabels": {"LabelInclusionFilters": ["Cat"]}}
+        Image={"Bytes": chelsea().read_bytes()},
+        Settings={"GeneralLabels": {"LabelInclusionFilters": ["Cat"]}},
     )
     assert [label["Name"] for label in only_animals["Labels"]] == ["Cat"]
 

@@ -35,7 +35,9 @@ def _check(shape: Shape, value: Any, path: str) -> None:
         if shape.enum:
             assert value in shape.enum, f"{path}: {value!r} not in enum"
     elif kind in ("integer", "long"):
-        assert isinstance(value, int) and not isinstance(value, bool), f"{path}: expected integer, got {value!r}"
+        assert isinstance(value, int) and not isinstance(value, bool), (
+            f"{path}: expected integer, got {value!r}"
+        )
     elif kind in ("float", "double"):
         assert isinstance(value, int | float) and not isinstance(value, bool), f"{path}: expected number"
         if "min" in shape.metadata:

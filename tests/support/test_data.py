@@ -66,7 +66,18 @@ def _download(archive: Archive) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     kind = ["--no-binary", ":all:"] if archive.sdist else ["--only-binary", ":all:"]
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", *kind, "-d", str(target.parent), archive.requirement],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            *kind,
+            "-d",
+            str(target.parent),
+            archive.requirement,
+        ],
         check=True,
     )
     actual = _sha256(target)

@@ -13,7 +13,11 @@ from rekognito.api.model import parse_request
 def test_blob_is_decoded_and_numbers_normalised() -> None:
     parsed = parse_request(
         "SearchFacesByImage",
-        {"CollectionId": "c", "Image": {"Bytes": base64.b64encode(b"abc").decode()}, "FaceMatchThreshold": 90},
+        {
+            "CollectionId": "c",
+            "Image": {"Bytes": base64.b64encode(b"abc").decode()},
+            "FaceMatchThreshold": 90,
+        },
     )
     assert parsed["Image"]["Bytes"] == b"abc"
     assert parsed["FaceMatchThreshold"] == 90.0 and isinstance(parsed["FaceMatchThreshold"], float)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ def test_calibration_is_monotone_and_invertible(name: str) -> None:
     knots = EMBEDDERS[name].calibration
     cosines = np.linspace(-1, 1, 401)
     scores = [to_similarity(float(c), knots) for c in cosines]
-    assert all(b >= a for a, b in zip(scores, scores[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(scores))
     assert scores[0] == 0.0 and scores[-1] == 100.0
     for threshold in (1.0, 50.0, 80.0, 90.0, 99.0):
         cosine = to_cosine(threshold, knots)

@@ -42,7 +42,8 @@ class S3ObjectReader:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             raise InvalidS3ObjectException(
-                f"Unable to get object metadata from S3. Check object key, region and/or access permissions. ({code})"
+                "Unable to get object metadata from S3. Check object key, region and/or access permissions. "
+                f"({code})"
             ) from exc
         except BotoCoreError as exc:
             raise InvalidS3ObjectException("Unable to get object from S3") from exc

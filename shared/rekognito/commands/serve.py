@@ -24,10 +24,14 @@ DEFAULT_PORT = 8085
 
 
 def register(subcommands: Any) -> None:
-    parser: argparse.ArgumentParser = subcommands.add_parser("serve", help="run the local Rekognition endpoint")
+    parser: argparse.ArgumentParser = subcommands.add_parser(
+        "serve", help="run the local Rekognition endpoint"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    parser.add_argument("--s3-port", type=int, default=None, help="port of the local S3/SQS (default: port + 1)")
+    parser.add_argument(
+        "--s3-port", type=int, default=None, help="port of the local S3/SQS (default: port + 1)"
+    )
     parser.add_argument("--no-local-aws", action="store_true", help="do not run the local S3/SQS drop folder")
     parser.add_argument(
         "--insecure-no-auth",
@@ -35,7 +39,9 @@ def register(subcommands: Any) -> None:
         help="accept unsigned requests from anyone, with full rights (demos only)",
     )
     add_data_dir(parser)
-    parser.add_argument("--no-preload", action="store_true", help="load models on first request, not at start")
+    parser.add_argument(
+        "--no-preload", action="store_true", help="load models on first request, not at start"
+    )
     parser.set_defaults(run=run)
 
 

@@ -58,10 +58,10 @@ def align_face(
         corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], dtype=np.float64)
         xs = a * corners[:, 0] - b * corners[:, 1] + tx
         ys = b * corners[:, 0] + a * corners[:, 1] + ty
-        left = max(0, int(math.floor(xs.min())) - factor)
-        top = max(0, int(math.floor(ys.min())) - factor)
-        right = min(image.width, int(math.ceil(xs.max())) + factor)
-        bottom = min(image.height, int(math.ceil(ys.max())) + factor)
+        left = max(0, math.floor(xs.min()) - factor)
+        top = max(0, math.floor(ys.min()) - factor)
+        right = min(image.width, math.ceil(xs.max()) + factor)
+        bottom = min(image.height, math.ceil(ys.max()) + factor)
         if right - left >= factor and bottom - top >= factor:
             source = image.crop((left, top, right, bottom)).reduce(factor)
             a, b = a / factor, b / factor
