@@ -21,6 +21,7 @@ from rekognito.settings import Settings
 # full-resolution crop around them, for better landmarks.
 REFINE_BELOW_PX = 64
 MAX_REFINEMENTS = 32
+LARGEST_CANDIDATES = 3
 LANDMARK_TYPES = ("eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight")
 
 
@@ -128,11 +129,15 @@ class FaceAnalyzer:
                 )
         return best or detection
 
-    def analyze(self, image: Image.Image, *, embed: bool, limit: int | None = None) -> list[AnalyzedFace]:
+    def analyze(
+        self, image: Image.Image, *, embed: bool, limit: int | None = None, largest_only: bool = False
+    ) -> list[AnalyzedFace]:
         """Faces in an RGB image, largest first; with embeddings if ``embed``.
 
-        ``limit`` caps how many faces are aligned and embedded (the largest ones); the
-        rest are still returned, without embeddings, so callers can report them.
+        ``limit`` caps how many faces are embedded (the largest ones); the rest are still
+        returned, without embeddings, so callers can report them. ``largest_only`` returns
+        just the largest face and spends no refinement or alignment on the others (search
+        by image uses only that one).
         """
         with self._lock:
             started = time.perf_counter()
@@ -140,6 +145,9 @@ class FaceAnalyzer:
             detect_s = time.perf_counter() - started
             scale = INPUT_SIZE / max(image.width, image.height)
             detections.sort(key=lambda d: d.width * d.height, reverse=True)
+            if largest_only:
+                # Refinement can reorder close sizes: look again at the few largest only.
+                detections = detections[:LARGEST_CANDIDATES]
             refined = 0
             for index, detection in enumerate(detections):
                 if (
@@ -151,6 +159,8 @@ class FaceAnalyzer:
                     refined += 1
             # Refinement moves boxes: rank by the final size.
             detections.sort(key=lambda d: d.width * d.height, reverse=True)
+            if largest_only:
+                detections = detections[:1]
             faces = []
             for index, detection in enumerate(detections):
                 t0 = time.perf_counter()

@@ -227,7 +227,7 @@ def search_faces(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def largest_face(ctx: RequestContext, image: DecodedImage, quality_filter: str) -> AnalyzedFace:
-    faces = ctx.services.face_analyzer.analyze(image.pil, embed=True, limit=1)
+    faces = ctx.services.face_analyzer.analyze(image.pil, embed=True, limit=1, largest_only=True)
     if not faces:
         raise InvalidParameterException(NO_FACE_MESSAGE)
     face = faces[0]
