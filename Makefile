@@ -6,7 +6,7 @@ PORT ?= 8085
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev serve test test-fast lint typecheck generate bench clean
+.PHONY: install install-dev serve test test-fast lint typecheck lint-template generate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ serve: $(STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/python tests/support/test_data.py
 	$(BIN)/python tests/support/opensearch_node.py fetch
-	$(MAKE) lint typecheck
+	$(MAKE) lint typecheck lint-template
 	$(BIN)/python -m pytest
 
 test-fast: $(DEV_STAMP)
@@ -46,6 +46,9 @@ lint: $(DEV_STAMP)
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
+
+lint-template:
+	scripts/lint-template
 
 generate: $(DEV_STAMP)
 	$(BIN)/python scripts/generate_api.py
