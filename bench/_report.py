@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -29,8 +30,13 @@ def machine() -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
+    memory_gib = None
+    with contextlib.suppress(ValueError, OSError):
+        memory_gib = round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1)
     return {
         "platform": platform.platform(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "memory_gib": memory_gib,
         "python": platform.python_version(),
         "cpu": cpu,
         "cpu_count": os.cpu_count(),

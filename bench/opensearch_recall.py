@@ -25,10 +25,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -44,6 +41,7 @@ import numpy.typing as npt
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench._report import machine  # noqa: E402
 from rekognito.domain import BoundingBox, Collection, StoredFace  # noqa: E402
 from rekognito.ports import FaceStore  # noqa: E402
 
@@ -149,38 +147,6 @@ def opensearch_url(args: argparse.Namespace) -> Iterator[str]:
 
     with start_node(heap=args.heap) as node:
         yield node.url
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory_gib = None
-    try:
-        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        memory_gib = round(pages / 2**30, 1)
-    except (ValueError, OSError):
-        pass
-    versions: dict[str, str | None] = {}
-    for package in ("numpy", "opensearch-py"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "load_average": list(os.getloadavg()),
-        "memory_gib": memory_gib,
-        "packages": versions,
-    }
 
 
 def run_opensearch(
@@ -296,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     truth = ground_truth(corpus, queries, args.threshold, args.limit)
     report: dict[str, Any] = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info(),
+        "machine": machine(),
         "data": {
             "n": args.n,
             "dimension": DIMENSION,
