@@ -135,7 +135,10 @@ def _create_bucket(s3: Any, bucket: str, region: str, queue_arn: str) -> None:
     )
 
 
-def _poll(services: Services, sqs: Any, queue_url: str, queue_arn: str, stopping: threading.Event) -> None:
+def poll_queue(
+    services: Services, sqs: Any, queue_url: str, queue_arn: str, stopping: threading.Event
+) -> None:
+    """Long-poll the queue into the ingest handler until ``stopping``; what fails comes back."""
     from rekognito.ingest import handle_sqs_event
 
     region = services.settings.region
@@ -191,7 +194,7 @@ def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[
     services.provide("ingestor", Ingestor(services, metrics))
     stopping = threading.Event()
     poller = threading.Thread(
-        target=_poll,
+        target=poll_queue,
         args=(services, sqs, queue_url, queue_arn, stopping),
         name="rekognito-ingest",
         daemon=True,
