@@ -534,7 +534,11 @@ def answer_violations(request: FuzzRequest, answer: Answer) -> list[str]:
 def _tolerated_success(request: FuzzRequest) -> bool:
     # Dropping an optional member, or nulling one (null means absent in AWS JSON), keeps a
     # request valid; so can an extra member in a map, or a replacement that happens to fit.
-    # Duplicate keys are valid JSON (the last one wins), as in AWS's parsers.
+    # Duplicate keys are valid JSON (the last one wins), as in AWS's parsers. An empty body
+    # reads as {} (the server's documented choice), which is valid where nothing is required.
+    if request.note == "protocol: empty body":
+        shape = operation_model(request.operation).input_shape
+        return shape is None or not shape.required_members
     return request.note.startswith(
         ("dropped", "null at", "replaced", "extra member", "list at", "protocol: duplicate keys")
     )
