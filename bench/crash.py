@@ -138,7 +138,7 @@ def main() -> int:
     report = {
         "command": " ".join(["bench/crash.py", *sys.argv[1:]]),
         "duration_s": round(time.perf_counter() - started, 1),
-        "ingest_replay": "not run: see docs/reliability.md (ingestion worker crash/replay is left to do)",
+        "ingest_replay": "see bench/ingest_crash.py (kill -9 of the ingest worker against a durable queue)",
         **result,
     }
     path = write(args.report, report)

@@ -10,6 +10,7 @@ faces), and nothing of deleted or overwritten content.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import signal
 import sqlite3
@@ -112,6 +113,7 @@ class Worker:
 def run(work_dir: Path, *, rounds: int, seed: int) -> dict[str, Any]:
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
     rng = random.Random(seed)
     work_dir.mkdir(parents=True, exist_ok=True)
     counts = _reference_counts(work_dir / "reference")
