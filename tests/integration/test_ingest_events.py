@@ -188,3 +188,16 @@ def test_key_with_spaces_and_unicode(drop: Drop, photo: Callable[[str], bytes]) 
 def test_s3_test_event_is_acknowledged(drop: Drop) -> None:
     assert drop.handle(load_event("ingest/s3_test_event")) == []
     assert drop.faces() == []
+
+
+def test_drop_folder_changes_are_audited(drop: Drop, photo: Callable[[str], bytes]) -> None:
+    put = drop.put("family/alice.jpg", photo("group6.jpg"))
+    assert drop.handle(drop.event("ingest/s3_put", put)) == []
+    indexed = sorted(face.face_id for face in drop.faces())
+    drop.s3.delete_object(Bucket=BUCKET, Key="family/alice.jpg")
+    assert drop.handle(drop.event("ingest/s3_delete")) == []
+    entries = [e for e in drop.services.audit.entries() if e["operation"].startswith("Ingest")]
+    assert [e["operation"] for e in entries] == ["IngestIndexFaces", "IngestDeleteFaces"]
+    assert all(e["collection"] == "family" and e["principal"].startswith("ingest:s3://") for e in entries)
+    assert sorted(entries[0]["face_ids"]) == indexed
+    assert sorted(entries[1]["face_ids"]) == indexed

@@ -8,6 +8,7 @@ at most ``2 x workers`` images are in memory at once.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import os
 import threading
@@ -21,6 +22,7 @@ from typing import Any, Literal
 from rekognito.images import MAX_S3_IMAGE_BYTES, decode_image
 from rekognito.ingest.indexing import index_revision, revision_namespace
 from rekognito.ingest.keys import external_image_id_for, has_image_extension, strip_extension
+from rekognito.security.audit import record_face_changes
 from rekognito.services import Services
 
 ExternalIdFrom = Literal["name", "path"]
@@ -85,6 +87,13 @@ class _Done:
     reason: str = ""
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 def import_one(services: Services, collection_id: str, root: Path, path: Path, mode: ExternalIdFrom) -> _Done:
     relative = path.relative_to(root).as_posix()
     try:
@@ -106,6 +115,15 @@ def import_one(services: Services, collection_id: str, root: Path, path: Path, m
     except Exception as exc:  # one bad file must not stop the import
         code = getattr(exc, "code", None) or type(exc).__name__
         return _Done(relative, "failed", reason=f"{code}: {exc}")
+    record_face_changes(
+        services,
+        operation="ImportIndexFaces",
+        principal=f"cli:{_user()}",
+        request_id=f"import:{digest[:16]}",
+        collection_id=collection_id,
+        indexed=result.indexed_face_ids,
+        removed=result.removed_face_ids,
+    )
     if result.already_indexed:
         return _Done(relative, "unchanged", replaced=result.faces_removed)
     if result.faces_indexed == 0:

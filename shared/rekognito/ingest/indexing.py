@@ -42,6 +42,8 @@ class RevisionResult:
     faces_indexed: int
     faces_removed: int
     unindexed_faces: int
+    indexed_face_ids: tuple[str, ...] = ()
+    removed_face_ids: tuple[str, ...] = ()
 
 
 def index_revision(
@@ -64,6 +66,7 @@ def index_revision(
     stale = sorted(face.face_id for face in previous if face.image_id != current_image)
     already = len(stale) < len(previous)
     indexed = unindexed = 0
+    indexed_ids: tuple[str, ...] = ()
     if not already:
         outcome = index_image(
             services,
@@ -74,12 +77,13 @@ def index_revision(
             source=source,
         )
         indexed, unindexed = len(outcome.faces), len(outcome.unindexed)
+        indexed_ids = tuple(face.face_id for face in outcome.faces)
     removed = store.delete_faces(collection_id, stale) if stale else []
-    return RevisionResult(already, indexed, len(removed), unindexed)
+    return RevisionResult(already, indexed, len(removed), unindexed, indexed_ids, tuple(removed))
 
 
-def remove_source(services: Services, collection_id: str, source: str) -> int:
-    """Delete every face indexed from ``source``; return how many there were."""
+def remove_source(services: Services, collection_id: str, source: str) -> list[str]:
+    """Delete every face indexed from ``source``; return their ids."""
     store = services.store
     face_ids = [face.face_id for face in faces_of_source(store, collection_id, source)]
-    return len(store.delete_faces(collection_id, face_ids)) if face_ids else 0
+    return store.delete_faces(collection_id, face_ids) if face_ids else []

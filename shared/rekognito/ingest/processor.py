@@ -27,6 +27,7 @@ from rekognito.ingest.indexing import index_revision, remove_source, revision_na
 from rekognito.ingest.keys import KeyOutsideConvention, is_folder_marker, parse_drop_key
 from rekognito.ingest.metrics import EmfMetrics
 from rekognito.ingest.s3 import DropBucket, s3_client_from_settings
+from rekognito.security.audit import record_face_changes
 from rekognito.services import Services, get_services
 
 log = logging.getLogger("rekognito.ingest")
@@ -47,6 +48,9 @@ class ChangeResult:
     action: str  # indexed | already-indexed | removed | stale | ignored
     faces_indexed: int = 0
     faces_removed: int = 0
+    collection_id: str | None = None
+    indexed_face_ids: tuple[str, ...] = ()
+    removed_face_ids: tuple[str, ...] = ()
 
 
 def reason_of(exc: BaseException) -> str:
@@ -119,6 +123,7 @@ class Ingestor:
             result = self._created(change)
         else:
             result = self._removed(change)
+        self._audit(message_id, change, result)
         self.metrics.add(f"Objects{result.action.title().replace('-', '')}")
         if result.faces_indexed:
             self.metrics.add("FacesIndexed", result.faces_indexed)
@@ -138,6 +143,21 @@ class Ingestor:
                 "faces_removed": result.faces_removed,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
             },
+        )
+
+    def _audit(self, message_id: str, change: ObjectChange, result: ChangeResult) -> None:
+        """Drop-folder changes touch faces as IndexFaces/DeleteFaces do: they are audited."""
+        if result.collection_id is None:
+            return
+        record_face_changes(
+            self.services,
+            operation="IngestIndexFaces" if change.kind == "created" else "IngestDeleteFaces",
+            principal=f"ingest:s3://{change.bucket}",
+            request_id=message_id,
+            collection_id=result.collection_id,
+            indexed=result.indexed_face_ids,
+            removed=result.removed_face_ids,
+            image={"S3Object": {"Bucket": change.bucket, "Name": change.key}},
         )
 
     def _created(self, change: ObjectChange) -> ChangeResult:
@@ -160,7 +180,14 @@ class Ingestor:
             load=lambda: decode_image(current.data, max_pixels=max_pixels, max_bytes=MAX_S3_IMAGE_BYTES),
         )
         action = "already-indexed" if result.already_indexed else "indexed"
-        return ChangeResult(action, result.faces_indexed, result.faces_removed)
+        return ChangeResult(
+            action,
+            result.faces_indexed,
+            result.faces_removed,
+            drop.collection_id,
+            result.indexed_face_ids,
+            result.removed_face_ids,
+        )
 
     def _removed(self, change: ObjectChange) -> ChangeResult:
         try:
@@ -173,7 +200,12 @@ class Ingestor:
             removed = remove_source(self.services, drop.collection_id, change.source)
         except ResourceNotFoundException:
             return ChangeResult("ignored")  # the collection, and its faces, are gone
-        return ChangeResult("removed", faces_removed=removed)
+        return ChangeResult(
+            "removed",
+            faces_removed=len(removed),
+            collection_id=drop.collection_id,
+            removed_face_ids=tuple(removed),
+        )
 
 
 def handle_sqs_event(

@@ -41,13 +41,16 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from rekognito.operations.context import Principal, RequestContext
 from rekognito.security.authz import collection_from_arn
+
+if TYPE_CHECKING:
+    from rekognito.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -471,3 +474,30 @@ def record_local_change(
         audit={k: v for k, v in params.items() if k != "CollectionId"},
     )
     services.audit.record(ctx, params, result, None)
+
+
+def record_face_changes(
+    services: Services,
+    *,
+    operation: str,
+    principal: str,
+    request_id: str,
+    collection_id: str,
+    indexed: Sequence[str] = (),
+    removed: Sequence[str] = (),
+    image: Mapping[str, Any] | None = None,
+) -> None:
+    """Audit faces added or removed outside an API request (drop folder, bulk import)."""
+    if not indexed and not removed:
+        return
+    ctx = RequestContext(
+        services=services, request_id=request_id, operation=operation, principal=Principal(name=principal)
+    )
+    params: dict[str, Any] = {"CollectionId": collection_id}
+    if image is not None:
+        params["Image"] = dict(image)
+    outcome = {
+        "FaceRecords": [{"Face": {"FaceId": face_id}} for face_id in indexed],
+        "DeletedFaces": list(removed),
+    }
+    services.audit.record(ctx, params, outcome, None)
