@@ -173,7 +173,25 @@ PAINLESS_POLICY = """grant {
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CACHE_ROOT = Path(os.environ.get("REKOGNITO_OPENSEARCH_CACHE", REPO_ROOT / ".cache" / "opensearch"))
+
+
+def _default_cache_root() -> Path:
+    """``<repo>/.cache/opensearch``, unless root runs us from a folder ``nobody`` cannot reach.
+
+    As root the node runs as ``nobody``, which must traverse every folder above the
+    distribution; a checkout under a private home (``/root``, mode 0700) would fail, so the
+    cache moves to the temporary folder then.
+    """
+    preferred = REPO_ROOT / ".cache" / "opensearch"
+    if os.geteuid() != 0:
+        return preferred
+    for folder in [REPO_ROOT, *REPO_ROOT.parents]:
+        if not folder.stat().st_mode & stat.S_IXOTH:
+            return Path(tempfile.gettempdir()) / "rekognito-opensearch"
+    return preferred
+
+
+CACHE_ROOT = Path(os.environ.get("REKOGNITO_OPENSEARCH_CACHE") or _default_cache_root())
 READY_MARKER = ".rekognito-ready"
 DEFAULT_HEAP = "512m"
 START_TIMEOUT_S = 180.0
