@@ -59,7 +59,7 @@ class Settings:
     opensearch_password: str | None = None
     opensearch_engine: OpenSearchEngine = "faiss"
     opensearch_index_prefix: str = "rekognito"
-    opensearch_ef_search: int = 256
+    opensearch_ef_search: int = 512
     opensearch_rescore: bool = True
     face_model: str = "edgeface-s"
     s3_endpoint_url: str | None = None
@@ -97,7 +97,7 @@ class Settings:
             opensearch_password=_optional(env, "REKOGNITO_OPENSEARCH_PASSWORD"),
             opensearch_engine=_choice(env, "REKOGNITO_OPENSEARCH_ENGINE", "faiss", ("faiss", "lucene")),  # type: ignore[arg-type]
             opensearch_index_prefix=env.get("REKOGNITO_OPENSEARCH_INDEX_PREFIX", "rekognito"),
-            opensearch_ef_search=_int(env, "REKOGNITO_OPENSEARCH_EF_SEARCH", 256, 1),
+            opensearch_ef_search=_int(env, "REKOGNITO_OPENSEARCH_EF_SEARCH", 512, 1),
             opensearch_rescore=_choice(env, "REKOGNITO_OPENSEARCH_RESCORE", "true", ("true", "false"))
             == "true",
             face_model=_choice(env, "REKOGNITO_FACE_MODEL", "edgeface-s", ("edgeface-s", "sface")),

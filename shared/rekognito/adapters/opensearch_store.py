@@ -152,7 +152,7 @@ class OpenSearchFaceStore:
         *,
         index_prefix: str = "rekognito",
         engine: Engine = "faiss",
-        ef_search: int = 256,
+        ef_search: int = 512,
         ef_construction: int = 256,
         m: int = 16,
         rescore: bool = True,
