@@ -394,16 +394,23 @@ def _user_matches(
     return matches
 
 
-@operation("SearchUsers")
-def search_users(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    collection_id = params["CollectionId"]
+def _search_setup(
+    ctx: RequestContext, params: dict[str, Any]
+) -> tuple[FaceStore, Collection, EmbedderSpec, float, int]:
+    """What SearchUsers and SearchUsersByImage both start with."""
     store = ctx.services.store
-    collection = store.get_collection(collection_id)
+    collection = store.get_collection(params["CollectionId"])
     spec = check_model(ctx, collection)
     threshold = effective_threshold(
         collection, params.get("UserMatchThreshold"), "UserMatchThreshold", SEARCH_THRESHOLD
     )
-    max_users = _max_users(params)
+    return store, collection, spec, threshold, _max_users(params)
+
+
+@operation("SearchUsers")
+def search_users(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    collection_id = params["CollectionId"]
+    store, collection, spec, threshold, max_users = _search_setup(ctx, params)
     face_id, user_id = params.get("FaceId"), params.get("UserId")
     if (face_id is None) == (user_id is None):
         raise InvalidParameterException("SearchUsers needs exactly one of FaceId or UserId")
@@ -438,14 +445,7 @@ def search_users(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("SearchUsersByImage")
 def search_users_by_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    collection_id = params["CollectionId"]
-    store = ctx.services.store
-    collection = store.get_collection(collection_id)
-    spec = check_model(ctx, collection)
-    threshold = effective_threshold(
-        collection, params.get("UserMatchThreshold"), "UserMatchThreshold", SEARCH_THRESHOLD
-    )
-    max_users = _max_users(params)
+    store, collection, spec, threshold, max_users = _search_setup(ctx, params)
     quality_filter = params.get("QualityFilter", "NONE")
     image = ctx.load_image(params["Image"])
     analyzer = ctx.services.face_analyzer
