@@ -9,8 +9,6 @@ Its matching rule: Euclidean distance <= 0.6 (``face_recognition.compare_faces``
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
 import sys
 import tarfile
 import time
@@ -19,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from tests.support.test_data import Archive, download
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench"
@@ -31,29 +30,10 @@ def _models_dir() -> Path:
     target = CACHE / "face_recognition_models-0.3.0"
     if (target / "face_recognition_models" / "__init__.py").is_file():
         return target
-    archive = CACHE / "wheels" / MODELS_SDIST
-    if not archive.is_file():
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "-d",
-                str(archive.parent),
-                "face-recognition-models==0.3.0",
-            ],
-            check=True,
-        )
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    if digest != MODELS_SHA256:
-        archive.unlink()
-        raise RuntimeError(f"{MODELS_SDIST}: sha256 {digest} != pinned {MODELS_SHA256}")
+    archive = download(
+        Archive("face-recognition-models==0.3.0", MODELS_SDIST, MODELS_SHA256, sdist=True, members={}),
+        CACHE / "wheels",
+    )
     prefix = "face_recognition_models-0.3.0/face_recognition_models/"
     with tarfile.open(archive) as tar:
         members = [m for m in tar.getmembers() if m.name.startswith(prefix) and (m.isfile() or m.isdir())]

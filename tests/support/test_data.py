@@ -59,8 +59,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _download(archive: Archive) -> Path:
-    target = CACHE / "archives" / archive.filename
+def download(archive: Archive, folder: Path | None = None) -> Path:
+    """The pinned archive in ``folder`` (default ``.cache/test-data/archives``), sha256-checked."""
+    target = (folder or CACHE / "archives") / archive.filename
     if target.is_file() and _sha256(target) == archive.sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +95,7 @@ def fetch() -> Path:
     for archive in ARCHIVES:
         if all((images / name).is_file() for name in archive.members):
             continue
-        path = _download(archive)
+        path = download(archive)
         if archive.sdist:
             with tarfile.open(path) as tar:
                 for name, member in archive.members.items():
