@@ -1,109 +1,145 @@
-"""DetectText."""
+"""DetectText: lines and words of text, with rotated polygons, filters and the word limit."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from rekognito.inference.ocr import TEXT_MODEL_VERSION, PixelBox, TextReader
+import numpy as np
+
+from rekognito.api._generated import InvalidParameterException
+from rekognito.inference.text import TEXT_MODEL_VERSION, Quad, TextLine, TextReader, Word
+from rekognito.inference.text.geometry import overlap_fraction
 from rekognito.operations.context import RequestContext
 from rekognito.operations.registry import operation
 
-# Documented by Rekognition: DetectText returns at most 100 words.
+# Documented by Rekognition: DetectText returns at most 100 words, and a word is kept by a
+# region of interest when more than half of it lies inside the region.
 MAX_TEXT_WORDS = 100
+REGION_SHARE = 0.5
 
 
-def _in_regions(box: PixelBox, width: int, height: int, regions: list[dict[str, Any]]) -> bool:
-    if not regions:
-        return True
-    cx = (box.left + box.right) / 2 / width
-    cy = (box.top + box.bottom) / 2 / height
-    for region in regions:
-        bbox = region.get("BoundingBox")
-        if bbox:
-            left, top = float(bbox.get("Left", 0.0)), float(bbox.get("Top", 0.0))
-            if left <= cx <= left + float(bbox.get("Width", 0.0)) and top <= cy <= top + float(
-                bbox.get("Height", 0.0)
-            ):
-                return True
-        polygon = region.get("Polygon")
-        if polygon:
-            xs = [float(p.get("X", 0.0)) for p in polygon]
-            ys = [float(p.get("Y", 0.0)) for p in polygon]
-            if min(xs) <= cx <= max(xs) and min(ys) <= cy <= max(ys):
-                return True
-    return False
+@dataclass(frozen=True)
+class WordFilter:
+    min_confidence: float = 0.0  # 0..100
+    min_height: float = 0.0  # ratio of the image's height
+    min_width: float = 0.0  # ratio of the image's width
+    regions: tuple[np.ndarray, ...] = ()  # polygons in pixels
+
+    @classmethod
+    def from_params(cls, filters: dict[str, Any], width: int, height: int) -> WordFilter:
+        word = filters.get("WordFilter") or {}
+        regions = []
+        for index, region in enumerate(filters.get("RegionsOfInterest") or []):
+            polygon = region.get("Polygon")
+            box = region.get("BoundingBox")
+            if polygon:
+                points = [(float(p.get("X", 0.0)), float(p.get("Y", 0.0))) for p in polygon]
+            elif box:
+                left, top = float(box.get("Left", 0.0)), float(box.get("Top", 0.0))
+                right = left + float(box.get("Width", 0.0))
+                bottom = top + float(box.get("Height", 0.0))
+                points = [(left, top), (right, top), (right, bottom), (left, bottom)]
+            else:
+                raise InvalidParameterException(
+                    f"Filters.RegionsOfInterest[{index}] needs a BoundingBox or a Polygon"
+                )
+            regions.append(np.array(points, dtype=np.float64) * np.array([width, height], dtype=np.float64))
+        return cls(
+            min_confidence=float(word.get("MinConfidence", 0.0)),
+            min_height=float(word.get("MinBoundingBoxHeight", 0.0)),
+            min_width=float(word.get("MinBoundingBoxWidth", 0.0)),
+            regions=tuple(regions),
+        )
+
+    def keeps(self, word: Word, width: int, height: int) -> bool:
+        left, top, right, bottom = _bounds(word.quad, width, height)
+        if 100.0 * word.confidence < self.min_confidence:
+            return False
+        if (bottom - top) / height < self.min_height or (right - left) / width < self.min_width:
+            return False
+        if not self.regions:
+            return True
+        quad = word.quad.array()
+        return any(overlap_fraction(quad, region) > REGION_SHARE for region in self.regions)
 
 
-def _geometry(box: PixelBox, width: int, height: int) -> dict[str, Any]:
-    left, top = box.left / width, box.top / height
-    right, bottom = box.right / width, box.bottom / height
+def _bounds(quad: Quad, width: int, height: int) -> tuple[float, float, float, float]:
+    left, top, right, bottom = quad.bounds()
+    return max(0.0, left), max(0.0, top), min(float(width), right), min(float(height), bottom)
+
+
+def _geometry(quad: Quad, width: int, height: int) -> dict[str, Any]:
+    left, top, right, bottom = _bounds(quad, width, height)
     return {
         "BoundingBox": {
-            "Width": float(right - left),
-            "Height": float(bottom - top),
-            "Left": float(left),
-            "Top": float(top),
+            "Width": (right - left) / width,
+            "Height": (bottom - top) / height,
+            "Left": left / width,
+            "Top": top / height,
         },
         "Polygon": [
-            {"X": float(left), "Y": float(top)},
-            {"X": float(right), "Y": float(top)},
-            {"X": float(right), "Y": float(bottom)},
-            {"X": float(left), "Y": float(bottom)},
+            {"X": min(max(x / width, 0.0), 1.0), "Y": min(max(y / height, 0.0), 1.0)} for x, y in quad.points
         ],
     }
+
+
+def _kept_line(line: TextLine, words: list[Word]) -> TextLine:
+    """The line reduced to the words that passed the filters."""
+    if len(words) == len(line.words):
+        return line
+    first, last = words[0].quad.points, words[-1].quad.points
+    quad = Quad((first[0], last[1], last[2], first[3]))
+    confidence = float(np.mean([w.confidence for w in words]))
+    return TextLine(" ".join(w.text for w in words), confidence, quad, tuple(words))
+
+
+def text_detections(
+    lines: list[TextLine], word_filter: WordFilter, width: int, height: int
+) -> list[dict[str, Any]]:
+    """Rekognition's TextDetections: LINE entries (Id 0, 1, ...) then WORD entries, whose
+    ParentId is their line's Id, at most ``MAX_TEXT_WORDS`` words in reading order."""
+    kept: list[TextLine] = []
+    budget = MAX_TEXT_WORDS
+    for line in lines:
+        words = [w for w in line.words if word_filter.keeps(w, width, height)][:budget]
+        if words:
+            kept.append(_kept_line(line, words))
+            budget -= len(words)
+        if budget == 0:
+            break
+    out: list[dict[str, Any]] = [
+        {
+            "DetectedText": line.text,
+            "Type": "LINE",
+            "Id": line_id,
+            "Confidence": 100.0 * line.confidence,
+            "Geometry": _geometry(line.quad, width, height),
+        }
+        for line_id, line in enumerate(kept)
+    ]
+    for line_id, line in enumerate(kept):
+        for word in line.words:
+            out.append(
+                {
+                    "DetectedText": word.text,
+                    "Type": "WORD",
+                    "Id": len(out),
+                    "ParentId": line_id,
+                    "Confidence": 100.0 * word.confidence,
+                    "Geometry": _geometry(word.quad, width, height),
+                }
+            )
+    return out
 
 
 @operation("DetectText")
 def detect_text(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     image = ctx.load_image(params["Image"])
-    filters = params.get("Filters") or {}
-    word_filter = filters.get("WordFilter") or {}
-    min_confidence = float(word_filter.get("MinConfidence", 0.0))
-    min_height = float(word_filter.get("MinBoundingBoxHeight", 0.0))
-    min_width = float(word_filter.get("MinBoundingBoxWidth", 0.0))
-    regions = filters.get("RegionsOfInterest") or []
+    word_filter = WordFilter.from_params(params.get("Filters") or {}, image.width, image.height)
     reader = ctx.services.component("text_reader", TextReader.from_settings)
-    width, height = image.width, image.height
-    lines_out: list[dict[str, Any]] = []
-    words_out: list[dict[str, Any]] = []
-    next_id = 0
-    for line in reader.read(image.pil):
-        words = [
-            w
-            for w in line.words
-            if 100.0 * w.confidence >= min_confidence
-            and (w.box.bottom - w.box.top) / height >= min_height
-            and (w.box.right - w.box.left) / width >= min_width
-            and _in_regions(w.box, width, height, regions)
-        ]
-        words = words[: max(0, MAX_TEXT_WORDS - len(words_out))]
-        if not words:
-            continue
-        line_id = next_id
-        next_id += 1
-        text = " ".join(w.text for w in words)
-        line_box = PixelBox(
-            min(w.box.left for w in words), line.box.top, max(w.box.right for w in words), line.box.bottom
-        )
-        lines_out.append(
-            {
-                "DetectedText": text,
-                "Type": "LINE",
-                "Id": line_id,
-                "Confidence": float(100.0 * sum(w.confidence for w in words) / len(words)),
-                "Geometry": _geometry(line_box, width, height),
-            }
-        )
-        for word in words:
-            words_out.append(
-                {
-                    "DetectedText": word.text,
-                    "Type": "WORD",
-                    "Id": next_id,
-                    "ParentId": line_id,
-                    "Confidence": float(100.0 * word.confidence),
-                    "Geometry": _geometry(word.box, width, height),
-                }
-            )
-            next_id += 1
-    return {"TextDetections": lines_out + words_out, "TextModelVersion": TEXT_MODEL_VERSION}
+    lines = reader.read(image.pil)
+    return {
+        "TextDetections": text_detections(lines, word_filter, image.width, image.height),
+        "TextModelVersion": TEXT_MODEL_VERSION,
+    }
