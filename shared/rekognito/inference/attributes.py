@@ -18,7 +18,7 @@ Confidences map the distance of a measure from its decision point onto 50..99.9;
 how clear-cut a face is, not a calibrated probability (the measured rates are in the docs).
 Never returned: ``AgeRange`` and ``Gender`` (no model with a licence we can ship answers
 them), ``Eyeglasses``, ``Beard``, ``Mustache`` and ``FaceOccluded`` (no shippable model; the
-pixel measures we tried were near chance on labelled photos: docs/faces.md).
+pixel measures we tried were too weak on labelled photos to ship: docs/faces.md).
 """
 
 from __future__ import annotations

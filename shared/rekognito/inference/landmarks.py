@@ -215,6 +215,7 @@ class FaceMesh:
         self._session = session
         self._iris = iris_session
         self._input = session.get_inputs()[0].name
+        self._iris_input = iris_session.get_inputs()[0].name if iris_session is not None else ""
 
     @classmethod
     def create(cls, threads: int = 1) -> FaceMesh:
@@ -230,7 +231,6 @@ class FaceMesh:
     def irises(self, image: Image.Image, landmarks: FaceLandmarks) -> Irises | None:
         if self._iris is None:
             return None
-        name = self._iris.get_inputs()[0].name
         centres, radii, contours = [], [], []
         for outer, inner, flip in (
             (RIGHT_EYE_OUTER, RIGHT_EYE_INNER, False),
@@ -245,7 +245,9 @@ class FaceMesh:
                 angle=angle,
                 size=IRIS_SIZE,
             )
-            raw = np.asarray(self._iris.run(None, {name: crop.pixels(image, flip=flip)})[0], dtype=np.float64)
+            raw = np.asarray(
+                self._iris.run(None, {self._iris_input: crop.pixels(image, flip=flip)})[0], dtype=np.float64
+            )
             pts = raw.reshape(-1, 3)[:, :2].copy()
             if flip:
                 pts[:, 0] = IRIS_SIZE - pts[:, 0]

@@ -20,7 +20,8 @@ from rekognito.inference.quality import Pose, Quality, estimate_pose, estimate_q
 from rekognito.settings import Settings
 
 # Align the embedder's crop on the mesh's eye centres, nose tip and mouth corners (True) or on
-# the detector's five points (False); bench/accuracy_eval.py compares the two.
+# the detector's five points (False). On distinct photos of turned faces the mesh points gave
+# much closer same-person pairs (docs/similarity.md).
 ALIGN_FROM_MESH = True
 DEFAULT_LANDMARKS = ("eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight")
 # Below this face-presence score of the mesh, its points are not trusted: pose, landmarks
