@@ -27,11 +27,9 @@ import functools
 import io
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -371,21 +369,9 @@ class _Environment:
 
 
 def _stop_endpoint(endpoint: LocalEndpoint) -> None:
-    """Stop the server and return once its port is closed, without waiting out its poll
-    interval (a connection wakes the serve loop) or idle keep-alive connections of clients
-    still alive (their threads end when the clients are collected)."""
-    port = endpoint.port
-    stopper = threading.Thread(target=endpoint.stop, name="rekognito-http-stop", daemon=True)
-    stopper.start()
-    deadline = time.monotonic() + _STOP_WAIT_SECONDS
-    while stopper.is_alive() and time.monotonic() < deadline:
-        try:
-            # A short timeout: once the loop has stopped accepting, the backlog fills up.
-            with socket.create_connection(("127.0.0.1", port), timeout=0.05):
-                pass
-        except OSError:
-            return
-        time.sleep(0.005)
+    """Stop the server: its event loop closes every connection, idle keep-alive ones of
+    clients still alive included, and its worker threads end."""
+    endpoint.stop(timeout=_STOP_WAIT_SECONDS)
 
 
 def _scratch_root() -> str | None:
