@@ -235,7 +235,10 @@ class ThreadedWsgiServer:
         server = self._server
         if not self._stopped.is_set() and self._thread is not None:
             # The event loop owns the socket map: close everything from inside it.
-            server.trigger.pull_trigger(lambda: _close_all(server))
+            try:
+                server.trigger.pull_trigger(lambda: _close_all(server))
+            except OSError:  # the wake-up pipe is gone already: close from here
+                _close_all(server)
             self._stopped.wait(timeout)
         else:
             _close_all(server)
