@@ -261,7 +261,9 @@ def test_presigned_urls_carry_their_signers_rights(stack: Stack, photo: Callable
         assert response.status == 200
     refused = signer.generate_presigned_url("put_object", Params={"Bucket": DROP, "Key": "secret/p.jpg"})
     with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(urllib.request.Request(refused, data=b"x", method="PUT", headers=jpeg), timeout=30)
+        urllib.request.urlopen(
+            urllib.request.Request(refused, data=b"x", method="PUT", headers=jpeg), timeout=30
+        )
     assert caught.value.code == 403
     wait_for(lambda: len(stack.faces("family")) == 1, "the presigned upload is indexed")
 
