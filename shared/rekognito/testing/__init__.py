@@ -58,6 +58,7 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 _LOCAL_CREDENTIAL_SOURCES = {"env", "shared-credentials-file", "config-file"}
 _SEND_EVENT = "before-send.rekognition"
 _STOP_WAIT_SECONDS = 2.0
+_HTTP_THREADS = 4
 _ANSWERED_URL = "http://answered-in-process.rekognito.invalid"
 
 P = ParamSpec("P")
@@ -512,12 +513,14 @@ class local_rekognition:  # noqa: N801 - used like a function, as a context mana
 
     def _start_http(self, services: Services, data_dir: Path) -> LocalRekognition:
         from rekognito.api.protocol import handle_event
-        from rekognito.server import LocalEndpoint
+        from rekognito.server import LocalEndpoint, ServerLimits
 
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return handle_event(event, context, services)
 
-        self._endpoint = LocalEndpoint("127.0.0.1", 0, handler=handler).start()
+        # A test client sends a few requests at a time: a small pool starts fast.
+        limits = ServerLimits(threads=_HTTP_THREADS)
+        self._endpoint = LocalEndpoint("127.0.0.1", 0, handler=handler, limits=limits).start()
         url = self._endpoint.url
         if self._set_environment:
             self._environment.set({ENDPOINT_ENV: url})
