@@ -178,6 +178,8 @@ def test_unsigned_and_unknown_callers_cannot_add_or_remove_faces(
         error_code(lambda: unknown.put_object(Bucket=DROP, Key="secret/x.jpg", Body=b"x"))
         == "InvalidAccessKeyId"
     )
+    assert error_code(lambda: unknown.delete_object(Bucket=DROP, Key="family/x.jpg")) == "InvalidAccessKeyId"
+    assert error_code(lambda: stack.s3(None).delete_object(Bucket=DROP, Key="family/x.jpg")) == "AccessDenied"
     # And a principal may only write where its grants say
     indexer = stack.s3("indexer")
     assert (

@@ -16,12 +16,11 @@ from rekognito.security.principals import Grant
 from rekognito.security.sigv4 import HttpRequest, RequestSignatureError, verify_request
 
 KEY_ID, SECRET = "AKRKTEST", "s3cr3t"
-NOW = dt.datetime.now(dt.UTC)  # botocore signs with the current time
 HOST = "127.0.0.1:8086"
 
 
 def clock() -> dt.datetime:
-    return NOW
+    return dt.datetime.now(dt.UTC)  # botocore signs with the current time
 
 
 def secret_of(key_id: str) -> str | None:
@@ -89,7 +88,7 @@ def test_changed_body_path_region_key_and_clock_are_refused() -> None:
             secret_of=secret_of,
             region="us-east-1",
             services=("s3",),
-            clock=lambda: NOW + dt.timedelta(hours=1),
+            clock=lambda: clock() + dt.timedelta(hours=1),
         )
     assert caught.value.code == "RequestTimeTooSkewed"
     anonymous = HttpRequest("PUT", "/drop/family/a.jpg", "", {"host": [HOST]}, b"x")
@@ -110,7 +109,7 @@ def test_presigned_urls_verify_until_they_expire() -> None:
             secret_of=secret_of,
             region="us-east-1",
             services=("s3",),
-            clock=lambda: NOW + dt.timedelta(seconds=120),
+            clock=lambda: clock() + dt.timedelta(seconds=120),
         )
     assert caught.value.message == "Request has expired"
     tampered = HttpRequest("GET", "/drop/secret/a.jpg", presigned.raw_query, presigned.headers, b"")
