@@ -373,8 +373,10 @@ class LabelDetector:
         instances: dict[str, list[tuple[Box, float]]] = {}
         face_ps = [(box, CURVES[FACE](score)) for box, score in person_faces(evidence)]
         supported: set[str] = set()
+        best_box: dict[str, float] = {}
         for label, detection in evidence.detections:
             parts = [detector_curve(label)(detection.score)]
+            best_box[label] = max(best_box.get(label, 0.0), parts[0])
             if label not in supported and label in support:
                 # The classifier agrees: it backs the best box of that label (one object).
                 supported.add(label)
@@ -385,9 +387,9 @@ class LabelDetector:
             kept = instances.setdefault(label, [])
             if p >= LABEL_FLOOR and not any(b.iou(detection.box) > DETECTION_NMS_IOU for b, _ in kept):
                 kept.append((detection.box, p))
-        for label, kept in instances.items():
-            if kept:
-                sources.setdefault(label, []).append(max(p for _, p in kept))
+        # Each source counts once per label: the classifier, the best box, the best face.
+        for label, p in best_box.items():
+            sources.setdefault(label, []).append(p)
         if face_ps:
             best_face = max(p for _, p in face_ps)
             for name in ("Face", "Person"):
