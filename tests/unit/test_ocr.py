@@ -21,7 +21,7 @@ from rekognito.inference.text.reader import (
     reading_order,
     split_words,
 )
-from rekognito.inference.text.recognition import Recognition, TextRecognizer, ctc_greedy
+from rekognito.inference.text.recognition import Recognition, TextRecognizer, batches, ctc_greedy
 from tests.unit.test_labels_inference import FakeSession
 
 
@@ -70,7 +70,8 @@ def test_recognizer_batches_crops_and_keeps_their_order() -> None:
     crops = [Image.new("RGB", (w, 48), "white") for w in (160, 480, 96)]
     results = recognizer.recognize(crops)
     assert [r.text for r in results] == ["ab", "c a", "bb"]
-    assert session.calls[0].shape[2:] == (48, 480)  # one batch, padded to the widest crop
+    # The two narrow crops share a batch padded to 320; the wide one is read alone.
+    assert [call.shape for call in session.calls] == [(2, 3, 48, 320), (1, 3, 48, 480)]
     # Positions are fractions of each crop's own width: step t of 8 pixels is at (t + 0.5) * 8.
     assert results[0].positions == pytest.approx([4 / 160, 20 / 160])
     assert results[2].positions == pytest.approx([4 / 96, 28 / 96])
@@ -268,3 +269,13 @@ def test_reader_drops_low_confidence_lines() -> None:
 
     reader = TextReader(_FixedDetector([quad]), Low(), None)  # type: ignore[arg-type]
     assert reader.read(image) == []
+
+
+def test_batches_group_only_similar_widths() -> None:
+    widths = [700, 100, 330, 300, 340, 720, 2000, 120, 110, 90, 80, 70]
+    groups = batches(widths)
+    assert sorted(i for g in groups for i in g) == list(range(len(widths)))
+    for group in groups:
+        padded = [max(320, widths[i]) for i in group]
+        assert max(padded) <= 1.05 * min(padded) and len(group) <= 6
+    assert [widths[i] for i in groups[0]] == [70, 80, 90, 100, 110, 120]  # all padded to 320

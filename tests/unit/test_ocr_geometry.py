@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rekognito.inference.text.components import label_runs, run_sums
-from rekognito.inference.text.detection import boxes_from_map
+from rekognito.inference.text.detection import DetectedBox, boxes_from_map, merge_line_pieces
 from rekognito.inference.text.geometry import (
     Quad,
     clip_polygon,
@@ -187,3 +187,37 @@ def test_boxes_from_map_drops_weak_and_tiny_regions() -> None:
     prob[10:20, 10:60] = 0.35  # above the pixel threshold, below the box threshold
     prob[50:52, 50:52] = 0.95  # too small
     assert boxes_from_map(prob, 1.0, 1.0, (100, 100)) == []
+
+
+def _box(cx: float, cy: float, w: float, h: float, degrees: float = 0.0, score: float = 0.9) -> DetectedBox:
+    return DetectedBox(Quad.from_array(upright_order(_rect(cx, cy, w, h, degrees))), score)
+
+
+def test_pieces_of_one_line_are_joined() -> None:
+    # "would day" split at the word space: 2 px apart, same height and direction.
+    merged = merge_line_pieces([_box(100, 50, 120, 30), _box(192, 50, 60, 30)])
+    assert len(merged) == 1
+    assert merged[0].quad.width == pytest.approx(222 - 40, abs=1)  # x 40..160 and 162..222
+    assert merged[0].quad.height == pytest.approx(30, abs=0.5)
+    # The same, turned by 20 degrees, and a narrow letter cut off a word.
+    a = math.radians(20)
+    far = (100 + 75 * math.cos(a), 50 + 75 * math.sin(a))  # a 16 px letter 7 px after the line
+    assert len(merge_line_pieces([_box(100, 50, 120, 30, 20), _box(*far, 16, 30, 20)])) == 1
+
+
+def test_pieces_of_a_vertical_line_are_joined_but_neighbouring_lines_are_not() -> None:
+    upper, lower = _box(50, 100, 30, 120), _box(50, 190, 30, 50)  # one vertical line, split
+    assert len(merge_line_pieces([upper, lower])) == 1
+    left, right = _box(50, 100, 30, 160), _box(95, 100, 30, 160)  # two vertical lines
+    assert len(merge_line_pieces([left, right])) == 2
+
+
+def test_lines_above_each_other_and_far_apart_stay_apart() -> None:
+    assert len(merge_line_pieces([_box(100, 50, 150, 30), _box(100, 95, 150, 30)])) == 2
+    assert len(merge_line_pieces([_box(100, 50, 150, 30), _box(300, 50, 150, 30)])) == 2
+    assert len(merge_line_pieces([_box(100, 50, 150, 30), _box(192, 50, 40, 60)])) == 2  # much taller
+
+
+def test_a_fragment_inside_a_line_is_dropped() -> None:
+    line, dot = _box(100, 50, 200, 40), _box(150, 52, 10, 12, score=0.6)
+    assert [b.quad for b in merge_line_pieces([line, dot])] == [line.quad]

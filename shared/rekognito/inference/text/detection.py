@@ -41,7 +41,8 @@ MERGE_MAX_ANGLE = math.radians(10)
 MERGE_MAX_HEIGHT_RATIO = 1.4
 MERGE_MAX_OFFSET = 0.35  # centres' distance across the line
 MERGE_MAX_GAP = 0.8  # space between the boxes along the line (negative: overlap)
-MERGE_MIN_ASPECT = 0.4  # width / height of the narrower piece (a single tall letter)
+MERGE_MIN_ASPECT = 0.4  # length / thickness of the shorter piece (a single narrow letter)
+MERGE_MIN_LINE_ASPECT = 1.2  # length / thickness of the longer piece
 MERGE_ABSORB_RATIO = 1.5  # a box this many times lower than one it sits in is dropped
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -159,27 +160,39 @@ def boxes_from_map(
     return merge_line_pieces(boxes[:DET_MAX_CANDIDATES])
 
 
+def _reading_frame(quad: Quad) -> Quad:
+    """The box with its long side as the width (tall boxes hold vertical text)."""
+    return quad.turned(1) if quad.height > quad.width else quad
+
+
 def _joinable(a: Quad, b: Quad) -> bool:
-    """Whether two boxes are pieces of one line: same direction and height, side by side,
-    touching or overlapping along the line, and not both taller than wide (which would be
-    neighbouring vertical lines)."""
-    if abs(math.remainder(a.angle - b.angle, math.pi)) > MERGE_MAX_ANGLE:
+    """Whether two boxes are pieces of one line (horizontal or vertical): the longer one's
+    long side gives the line's direction; the other must be aligned with it (or square),
+    as thick, centred on the same line and touching or overlapping it along the line."""
+    a, b = _reading_frame(a), _reading_frame(b)
+    line, other = (a, b) if a.width >= b.width else (b, a)
+    if line.width < line.height * MERGE_MIN_LINE_ASPECT:
+        return False  # two near-square boxes: no direction to join them along
+    ux, uy = math.cos(line.angle), math.sin(line.angle)
+    turn = abs(math.remainder(other.angle - line.angle, math.pi / 2))
+    if turn > MERGE_MAX_ANGLE:
         return False
-    ha, hb = a.height, b.height
-    if max(ha, hb) > MERGE_MAX_HEIGHT_RATIO * min(ha, hb):
+    # The other box's extent along and across the line.
+    corners = other.array()
+    along = corners @ np.array([ux, uy])
+    across = corners @ np.array([-uy, ux])
+    thickness = float(across.max() - across.min())
+    length = float(along.max() - along.min())
+    if max(thickness, line.height) > MERGE_MAX_HEIGHT_RATIO * min(thickness, line.height):
         return False
-    if max(a.width / ha, b.width / hb) < 1.0 or min(a.width / ha, b.width / hb) < MERGE_MIN_ASPECT:
+    if length < MERGE_MIN_ASPECT * thickness:
         return False
-    # The longer box gives the direction (a short word's angle is less certain).
-    longer = a if a.width >= b.width else b
-    ux, uy = math.cos(longer.angle), math.sin(longer.angle)
-    (ax, ay), (bx, by) = a.centre, b.centre
-    if abs(-(bx - ax) * uy + (by - ay) * ux) > MERGE_MAX_OFFSET * min(ha, hb):
+    (lx, ly), (ox, oy) = line.centre, other.centre
+    if abs(-(ox - lx) * uy + (oy - ly) * ux) > MERGE_MAX_OFFSET * min(thickness, line.height):
         return False
-    pa = a.array() @ np.array([ux, uy])
-    pb = b.array() @ np.array([ux, uy])
-    gap = max(pb.min() - pa.max(), pa.min() - pb.max())
-    return bool(gap <= MERGE_MAX_GAP * min(ha, hb))
+    line_along = line.array() @ np.array([ux, uy])
+    gap = max(along.min() - line_along.max(), line_along.min() - along.max())
+    return bool(gap <= MERGE_MAX_GAP * min(thickness, line.height))
 
 
 def merge_line_pieces(boxes: list[DetectedBox]) -> list[DetectedBox]:

@@ -14,6 +14,7 @@ REC_HEIGHT = 48
 REC_MIN_WIDTH = 320  # PaddleOCR pads every batch to at least 48x320
 REC_MAX_WIDTH = 1600  # longer lines are squeezed to this width
 REC_BATCH = 6
+REC_BATCH_SPREAD = 1.05  # widest / narrowest padded width within one batch
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,23 @@ def ctc_greedy(probs: FloatArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np
     previous = np.concatenate(([-1], best[:-1]))
     steps = np.flatnonzero((best != previous) & (best != 0)).astype(np.int64)
     return best[steps], steps, probs[steps, best[steps]].astype(np.float32)
+
+
+def batches(widths: list[int]) -> list[list[int]]:
+    """Indices of crops to recognise together: similar widths only, as the padding of a
+    narrow crop to a wide batch changes what the model reads (it dropped spaces)."""
+    order = sorted(range(len(widths)), key=lambda i: widths[i])
+    out: list[list[int]] = []
+    for i in order:
+        if (
+            out
+            and len(out[-1]) < REC_BATCH
+            and max(REC_MIN_WIDTH, widths[i]) <= REC_BATCH_SPREAD * max(REC_MIN_WIDTH, widths[out[-1][0]])
+        ):
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
 
 
 def crop_width(crop: Image.Image) -> int:
@@ -80,9 +98,7 @@ class TextRecognizer:
     def recognize(self, crops: list[Image.Image]) -> list[Recognition]:
         """Text of every crop; crops of similar width are batched together."""
         results: list[Recognition | None] = [None] * len(crops)
-        order = sorted(range(len(crops)), key=lambda i: crops[i].width / max(1, crops[i].height))
-        for first in range(0, len(order), REC_BATCH):
-            chunk = order[first : first + REC_BATCH]
+        for chunk in batches([crop_width(crop) for crop in crops]):
             tensor, widths = self.prepare([crops[i] for i in chunk])
             probs = np.asarray(self.session.run(None, {self.input_name: tensor})[0], dtype=np.float32)
             pixels_per_step = tensor.shape[3] / probs.shape[1]
