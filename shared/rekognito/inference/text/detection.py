@@ -35,7 +35,7 @@ DET_THRESHOLD = 0.3  # pixel probability that counts as text
 DET_BOX_THRESHOLD = 0.5  # mean probability of a region to keep it
 DET_UNCLIP_RATIO = 1.6
 DET_MIN_SIZE = 3  # pixels of the map, shorter side of a region's rectangle
-DET_MAX_CANDIDATES = 1000
+DET_MAX_CANDIDATES = 300  # regions turned into boxes, best scores first
 # Joining pieces of one line (see merge_line_pieces); lengths relative to the boxes' height.
 MERGE_MAX_ANGLE = math.radians(10)
 MERGE_MAX_HEIGHT_RATIO = 1.4
@@ -134,11 +134,12 @@ def boxes_from_map(
         return []
     pixels = runs.pixels()
     scores = run_sums(prob, runs) / np.maximum(pixels, 1)
-    keep = (pixels >= DET_MIN_SIZE * DET_MIN_SIZE) & (scores >= box_threshold)
+    keep = np.flatnonzero((pixels >= DET_MIN_SIZE * DET_MIN_SIZE) & (scores >= box_threshold))
+    # The best-scoring regions first, at most DET_MAX_CANDIDATES of them (a noisy image can
+    # have thousands).
+    candidates = keep[np.argsort(-scores[keep], kind="stable")][:DET_MAX_CANDIDATES].tolist()
     boxes: list[DetectedBox] = []
-    for label, group in enumerate(runs.groups()):
-        if not keep[label]:
-            continue
+    for label, group in zip(candidates, runs.groups(candidates), strict=True):
         rows, starts, ends = runs.row[group], runs.start[group], runs.end[group]
         # Centres of every run's first and last pixel: the region's outline, measured between
         # pixel centres as PaddleOCR's contours are (a region n pixels high is n-1 high).
@@ -156,8 +157,7 @@ def boxes_from_map(
         boxes.append(
             DetectedBox(quad.clipped(float(image_size[0]), float(image_size[1])), float(scores[label]))
         )
-    boxes.sort(key=lambda b: -b.score)
-    return merge_line_pieces(boxes[:DET_MAX_CANDIDATES])
+    return merge_line_pieces(boxes)
 
 
 def _reading_frame(quad: Quad) -> Quad:
@@ -209,10 +209,15 @@ def merge_line_pieces(boxes: list[DetectedBox]) -> list[DetectedBox]:
             i = parent[i]
         return i
 
-    for i in range(count):
-        for j in range(i + 1, count):
-            if root(i) != root(j) and _joinable(boxes[i].quad, boxes[j].quad):
-                parent[root(j)] = root(i)
+    # Only boxes whose circumscribed circles come close can be pieces of one line.
+    centres = np.array([box.quad.centre for box in boxes])
+    radii = np.array([math.hypot(box.quad.width, box.quad.height) / 2 for box in boxes])
+    heights = np.array([min(box.quad.width, box.quad.height) for box in boxes])
+    distance = np.linalg.norm(centres[:, None, :] - centres[None, :, :], axis=2)
+    reach = radii[:, None] + radii[None, :] + MERGE_MAX_GAP * np.maximum(heights[:, None], heights[None, :])
+    for i, j in zip(*np.nonzero(np.triu(distance <= reach, k=1)), strict=True):
+        if root(int(i)) != root(int(j)) and _joinable(boxes[i].quad, boxes[j].quad):
+            parent[root(int(j))] = root(int(i))
     groups: dict[int, list[DetectedBox]] = {}
     for i, box in enumerate(boxes):
         groups.setdefault(root(i), []).append(box)
