@@ -38,7 +38,7 @@ DET_MIN_SIZE = 3  # pixels of the map, shorter side of a region's rectangle
 DET_MAX_CANDIDATES = 300  # regions turned into boxes, best scores first
 # Joining pieces of one line (see merge_line_pieces); lengths relative to the boxes' height.
 MERGE_MAX_ANGLE = math.radians(10)
-MERGE_MAX_HEIGHT_RATIO = 1.4
+MERGE_MAX_HEIGHT_RATIO = 1.6
 MERGE_MAX_OFFSET = 0.35  # centres' distance across the line
 MERGE_MAX_GAP = 0.8  # space between the boxes along the line (negative: overlap)
 MERGE_MIN_ASPECT = 0.4  # length / thickness of the shorter piece (a single narrow letter)
@@ -174,8 +174,9 @@ def _joinable(a: Quad, b: Quad) -> bool:
     if line.width < line.height * MERGE_MIN_LINE_ASPECT:
         return False  # two near-square boxes: no direction to join them along
     ux, uy = math.cos(line.angle), math.sin(line.angle)
+    # A short box's direction is less certain: the shorter, the more it may differ.
     turn = abs(math.remainder(other.angle - line.angle, math.pi / 2))
-    if turn > MERGE_MAX_ANGLE:
+    if turn > MERGE_MAX_ANGLE + math.atan2(other.height, other.width) / 2:
         return False
     # The other box's extent along and across the line.
     corners = other.array()
