@@ -9,7 +9,8 @@ Not a test: a measurement written to ``reports/text_accuracy.json``.
   as found when DetectText returns the same text (exactly, case and punctuation included)
   with the centre of its polygon inside the rendered word's box or the other way round
   (boxes grown by a quarter of the word's height). Recall = found / rendered words;
-  precision = found / returned words. Reported overall and per rotation, size, background,
+  precision = found / returned words; spaces kept = 1 - (spaces lost by running
+  neighbouring words together) / (spaces between words). Reported overall and per rotation, size, background,
   font, blur and JPEG quality.
 * **Real photos** from pinned packages (tests/support/text_render.py ``REAL_PHOTOS``): how
   many of the words a reader sees in them come back (text only; no boxes are known).
@@ -114,6 +115,20 @@ def _words_of(body: dict[str, Any], width: int, height: int) -> Returned:
     ]
 
 
+def lost_spaces(lines: tuple[str, ...], returned: list[str]) -> tuple[int, int]:
+    """Spaces between words in ``lines``, and how many of them the returned words lost
+    (a returned word that is two or more neighbouring words run together)."""
+    gaps = 0
+    joined: dict[str, int] = {}
+    for line in lines:
+        words = line.split(" ")
+        gaps += len(words) - 1
+        for first in range(len(words)):
+            for last in range(first + 1, len(words)):
+                joined["".join(words[first : last + 1])] = last - first
+    return gaps, sum(joined.get(text, 0) for text in returned)
+
+
 def evaluate(samples: list[Sample], read: Callable[[Sample], Returned]) -> dict[str, Any]:
     """Word recall and precision, overall and per group, and the images with misses."""
     groups: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
@@ -134,12 +149,15 @@ def evaluate(samples: list[Sample], read: Callable[[Sample], Returned]) -> dict[
             keys.append("upright")
             if sample.blur == 0 and sample.jpeg_quality in (None, 90):
                 keys.append("upright, sharp, PNG or JPEG 90")
+        gaps, lost = lost_spaces(sample.lines, [text for text, _ in returned])
         for key in keys:
             groups[key].update(
                 words=result.expected,
                 returned=result.returned,
                 found=result.found,
                 text_found=result.text_found,
+                gaps=gaps,
+                lost=lost,
             )
         if result.found < result.expected or result.returned > result.found:
             misses.append(
@@ -161,6 +179,7 @@ def evaluate(samples: list[Sample], read: Callable[[Sample], Returned]) -> dict[
             "recall": round(c["found"] / max(1, c["words"]), 4),
             "precision": round(c["found"] / max(1, c["returned"]), 4),
             "text_recall": round(c["text_found"] / max(1, c["words"]), 4),
+            "spaces_kept": round(1 - c["lost"] / max(1, c["gaps"]), 4),
         }
         for key, c in sorted(groups.items(), key=lambda item: _group_order(item[0]))
     }
@@ -419,9 +438,10 @@ def main() -> int:
         # One seed (150 images) per combination keeps the comparison under an hour.
         report["candidates"] = candidates(sample_set(seeds[0]), max(3, repeat // 3))
     path = write("text_accuracy", report)
-    print(f"{'group':34s} {'words':>6s} {'recall':>7s} {'precision':>9s}")
+    print(f"{'group':34s} {'words':>6s} {'recall':>7s} {'precision':>9s} {'spaces':>7s}")
     for key, row in rendered["groups"].items():
-        print(f"{key:34s} {row['words']:6d} {row['recall']:7.3f} {row['precision']:9.3f}")
+        numbers = f"{row['words']:6d} {row['recall']:7.3f} {row['precision']:9.3f} {row['spaces_kept']:7.3f}"
+        print(f"{key:34s} {numbers}")
     for photo in report["real_photos"]:
         print(
             f"photo {photo['photo']:22s} {photo['found']}/{len(photo['expected'])} missed {photo['missed']}"
@@ -432,6 +452,7 @@ def main() -> int:
         overall = row["groups"]["all"]
         print(
             f"{name:18s} recall {overall['recall']:.3f} precision {overall['precision']:.3f} "
+            f"spaces kept {overall['spaces_kept']:.3f} "
             f"cpu p50 {row['latency_1mp_p50_cpu_ms']} ms, {row['model_mb']} MB"
         )
     print(f"wrote {path}")

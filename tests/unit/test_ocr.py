@@ -22,6 +22,7 @@ from rekognito.inference.text.reader import (
     split_words,
 )
 from rekognito.inference.text.recognition import Recognition, TextRecognizer, batches, ctc_greedy
+from tests.support.text_render import RenderedWord, Score, score
 from tests.unit.test_labels_inference import FakeSession
 
 
@@ -279,3 +280,13 @@ def test_batches_group_only_similar_widths() -> None:
         padded = [max(320, widths[i]) for i in group]
         assert max(padded) <= 1.05 * min(padded) and len(group) <= 6
     assert [widths[i] for i in groups[0]] == [70, 80, 90, 100, 110, 120]  # all padded to 320
+
+
+def test_benchmark_scoring_needs_text_and_place() -> None:
+    word = RenderedWord("Open", ((10.0, 10.0), (60.0, 10.0), (60.0, 30.0), (10.0, 30.0)))
+    there = ((12.0, 11.0), (58.0, 11.0), (58.0, 29.0), (12.0, 29.0))
+    elsewhere = ((200.0, 10.0), (250.0, 10.0), (250.0, 30.0), (200.0, 30.0))
+    assert score([word], [("Open", there)]) == Score(1, 1, 1, 1)
+    assert score([word], [("0pen", there)]) == Score(1, 1, 0, 0)
+    assert score([word], [("Open", elsewhere)]) == Score(1, 1, 0, 1)
+    assert score([word, word], [("Open", there)]).found == 1  # one returned word matches once
