@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from rekognito.api._generated import InvalidParameterException
 from rekognito.inference.text import TEXT_MODEL_VERSION, Quad, TextLine, TextReader, Word
@@ -20,14 +21,16 @@ REGION_SHARE = 0.5
 
 
 @dataclass(frozen=True)
-class WordFilter:
+class TextFilters:
+    """DetectText's ``Filters``: the WordFilter thresholds and the regions of interest."""
+
     min_confidence: float = 0.0  # 0..100
     min_height: float = 0.0  # ratio of the image's height
     min_width: float = 0.0  # ratio of the image's width
-    regions: tuple[np.ndarray, ...] = ()  # polygons in pixels
+    regions: tuple[npt.NDArray[np.float64], ...] = ()  # polygons in pixels
 
     @classmethod
-    def from_params(cls, filters: dict[str, Any], width: int, height: int) -> WordFilter:
+    def from_params(cls, filters: dict[str, Any], width: int, height: int) -> TextFilters:
         word = filters.get("WordFilter") or {}
         regions = []
         for index, region in enumerate(filters.get("RegionsOfInterest") or []):
@@ -95,14 +98,14 @@ def _kept_line(line: TextLine, words: list[Word]) -> TextLine:
 
 
 def text_detections(
-    lines: list[TextLine], word_filter: WordFilter, width: int, height: int
+    lines: list[TextLine], filters: TextFilters, width: int, height: int
 ) -> list[dict[str, Any]]:
     """Rekognition's TextDetections: LINE entries (Id 0, 1, ...) then WORD entries, whose
     ParentId is their line's Id, at most ``MAX_TEXT_WORDS`` words in reading order."""
     kept: list[TextLine] = []
     budget = MAX_TEXT_WORDS
     for line in lines:
-        words = [w for w in line.words if word_filter.keeps(w, width, height)][:budget]
+        words = [w for w in line.words if filters.keeps(w, width, height)][:budget]
         if words:
             kept.append(_kept_line(line, words))
             budget -= len(words)
@@ -136,10 +139,10 @@ def text_detections(
 @operation("DetectText")
 def detect_text(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     image = ctx.load_image(params["Image"])
-    word_filter = WordFilter.from_params(params.get("Filters") or {}, image.width, image.height)
+    filters = TextFilters.from_params(params.get("Filters") or {}, image.width, image.height)
     reader = ctx.services.component("text_reader", TextReader.from_settings)
     lines = reader.read(image.pil)
     return {
-        "TextDetections": text_detections(lines, word_filter, image.width, image.height),
+        "TextDetections": text_detections(lines, filters, image.width, image.height),
         "TextModelVersion": TEXT_MODEL_VERSION,
     }

@@ -3,7 +3,8 @@
 Post-processing follows the DB paper and PaddleOCR's defaults, in numpy: threshold the map,
 dilate by one pixel, label connected regions, fit a minimum-area rectangle to each region,
 drop regions whose mean probability is low, grow each rectangle by DB's unclip offset (the
-network predicts shrunk text kernels) and scale it back to the image.
+network predicts shrunk text kernels) and scale it back to the image. Then pieces of one
+line that DB cut apart are joined (:func:`merge_line_pieces`).
 """
 
 from __future__ import annotations
