@@ -35,14 +35,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FaceStore]
         return
     from opensearchpy import OpenSearch
 
-    from rekognito.adapters.opensearch_store import OpenSearchFaceStore
+    from rekognito.adapters.opensearch import OpenSearchFaceStore
 
     url: str = request.getfixturevalue("opensearch_url")
     prefix = f"contract-{uuid.uuid4().hex[:8]}"
     client = OpenSearch(hosts=[url], timeout=30)
-    opensearch = OpenSearchFaceStore(
-        client, index_prefix=prefix, engine="lucene", ef_search=100, number_of_replicas=0
-    )
+    # The production defaults (lucene, innerproduct), on a single node: no replicas.
+    opensearch = OpenSearchFaceStore(client, index_prefix=prefix, number_of_replicas=0)
     yield opensearch
     client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
     opensearch.close()
