@@ -15,6 +15,7 @@ from typing import Literal
 StoreBackend = Literal["embedded", "opensearch"]
 OpenSearchAuth = Literal["none", "basic", "es", "aoss"]
 OpenSearchEngine = Literal["faiss", "lucene"]
+EmbeddedIndex = Literal["exact", "hnsw"]
 AuthMode = Literal["sigv4", "iam", "none"]
 
 
@@ -69,6 +70,9 @@ class Settings:
     opensearch_rescore: bool = False
     # Replicas of new indexes (None: the cluster's default, 1 on OpenSearch).
     opensearch_replicas: int | None = None
+    # The embedded store's search: "exact" (int8 scan + float32 rescoring, exact results) or
+    # "hnsw" (an approximate graph for very large collections; needs the ann extra).
+    embedded_index: EmbeddedIndex = "exact"
     face_model: str = "edgeface-s"
     s3_endpoint_url: str | None = None
     auth_mode: AuthMode = "none"
@@ -109,6 +113,7 @@ class Settings:
             opensearch_rescore=_choice(env, "REKOGNITO_OPENSEARCH_RESCORE", "false", ("true", "false"))
             == "true",
             opensearch_replicas=_optional_int(env, "REKOGNITO_OPENSEARCH_REPLICAS"),
+            embedded_index=_choice(env, "REKOGNITO_EMBEDDED_INDEX", "exact", ("exact", "hnsw")),  # type: ignore[arg-type]
             face_model=_choice(env, "REKOGNITO_FACE_MODEL", "edgeface-s", ("edgeface-s", "sface")),
             s3_endpoint_url=_optional(env, "REKOGNITO_S3_ENDPOINT_URL"),
             auth_mode=_choice(env, "REKOGNITO_AUTH_MODE", "none", ("sigv4", "iam", "none")),  # type: ignore[arg-type]

@@ -15,21 +15,17 @@ import pytest
 
 from rekognito.ports import FaceStore
 
-BACKENDS = ("embedded", pytest.param("opensearch", marks=pytest.mark.opensearch))
-
-
-def _embedded_store(tmp_path: Path) -> FaceStore:
-    try:
-        from rekognito.adapters.embedded_store import EmbeddedFaceStore
-    except ImportError as exc:
-        pytest.skip(f"rekognito.adapters.embedded_store is not importable yet: {exc}")
-    return EmbeddedFaceStore(tmp_path / "store")
+BACKENDS = ("embedded", "embedded-hnsw", pytest.param("opensearch", marks=pytest.mark.opensearch))
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FaceStore]:
-    if request.param == "embedded":
-        embedded = _embedded_store(tmp_path)
+    if request.param.startswith("embedded"):
+        from rekognito.adapters.embedded_store import EmbeddedFaceStore
+
+        embedded = EmbeddedFaceStore(
+            tmp_path / "store", index="hnsw" if request.param == "embedded-hnsw" else "exact"
+        )
         yield embedded
         embedded.close()
         return

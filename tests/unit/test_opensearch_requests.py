@@ -116,7 +116,9 @@ def answer_mapping(recorder: Recorder, engine: str, space_type: str) -> None:
     def mapping(request: Request) -> tuple[int, Any]:
         index = request.path.strip("/").split("/")[0]
         method = {"name": "hnsw", "engine": engine, "space_type": space_type}
-        return 200, {index: {"mappings": {"properties": {"embedding": {"type": "knn_vector", "method": method}}}}}
+        return 200, {
+            index: {"mappings": {"properties": {"embedding": {"type": "knn_vector", "method": method}}}}
+        }
 
     recorder.on("GET", "/_mapping", mapping)
 
@@ -302,7 +304,12 @@ def test_scores_convert_to_cosine_per_engine_and_space(
 
 @pytest.mark.parametrize(
     ("engine", "space_type"),
-    [("lucene", "innerproduct"), ("lucene", "cosinesimil"), ("faiss", "innerproduct"), ("faiss", "cosinesimil")],
+    [
+        ("lucene", "innerproduct"),
+        ("lucene", "cosinesimil"),
+        ("faiss", "innerproduct"),
+        ("faiss", "cosinesimil"),
+    ],
 )
 def test_score_map_round_trips_and_is_monotonic(engine: str, space_type: str) -> None:
     scores = ScoreMap(engine, space_type)
@@ -394,7 +401,7 @@ def test_bulk_chunks_never_split_an_action_from_its_document() -> None:
 
     chunks = list(transport._chunks(actions, 3))
 
-    assert sum(chunks, []) == actions
+    assert [line for chunk in chunks for line in chunk] == actions
     for chunk in chunks:
         kinds = [next(iter(line)) for line in chunk]
         for position, kind in enumerate(kinds):
@@ -471,10 +478,7 @@ def test_throttling_is_retried_then_raised(recorder: Recorder, monkeypatch: pyte
     with pytest.raises(ThrottlingException):
         store.count_faces("family")
 
-    assert (
-        len([r for r in recorder.requests if r.path.endswith("/_count")])
-        == transport.THROTTLE_RETRIES + 1
-    )
+    assert len([r for r in recorder.requests if r.path.endswith("/_count")]) == transport.THROTTLE_RETRIES + 1
 
 
 def test_connection_errors_become_a_generic_internal_error(recorder: Recorder) -> None:

@@ -1,28 +1,39 @@
-"""The embedded face store: SQLite for records, an in-memory numpy matrix for exact search.
+"""The embedded face store: SQLite for records, compact in-memory vectors for search.
 
 * Durability: every write is one SQLite transaction (WAL, ``synchronous=FULL``), so a crash
   in the middle of IndexFaces leaves either all of its faces or none.
 * Real deletion: ``secure_delete`` overwrites freed pages and the WAL is checkpointed and
   truncated after deletions, so a deleted face's vector is not left in the files.
-* Search: exact cosine (inner product of L2-normalised vectors) over a per-collection
-  matrix held in memory. The matrix is rebuilt from SQLite when another process changed the
-  collection (each collection carries a generation number bumped by every write).
+* Search: exact cosine (inner product of L2-normalised vectors). Each collection's vectors
+  are held in memory as int8 rows (a quarter of float32); an int8 scan finds the candidates
+  and the float32 rows in SQLite rescore them, with a bound that makes the result exactly
+  that of a float32 scan (``rekognito.adapters.embedded_vectors``). Optionally
+  (``index="hnsw"``) an HNSW graph replaces the scan for very large collections, at a
+  measured miss rate. The in-memory vectors are rebuilt from SQLite when another process
+  changed the collection (each collection carries a generation number bumped by every write).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from rekognito.adapters.embedded_vectors import (
+    HnswGraph,
+    QuantizedMatrix,
+    exact_search,
+    graph_search,
+    stack_rows,
+)
 from rekognito.api._generated import ResourceAlreadyExistsException, ResourceNotFoundException
 from rekognito.domain import BoundingBox, Collection, Embedding, FaceMatchCandidate, StoredFace, User
 
@@ -83,61 +94,19 @@ def _not_found(collection_id: str) -> ResourceNotFoundException:
     return ResourceNotFoundException(f"The collection id: {collection_id} does not exist")
 
 
-@dataclass
-class _Matrix:
-    """Embeddings of one collection, rows in ``vectors[:count]`` matching ``ids[:count]``."""
-
-    generation: int
-    ids: list[str]
-    index: dict[str, int]
-    vectors: np.ndarray[Any, np.dtype[np.float32]]
-    count: int
-    lock: threading.Lock
-
-    @classmethod
-    def empty(cls, generation: int, dimension: int, capacity: int = 64) -> _Matrix:
-        return cls(generation, [], {}, np.zeros((capacity, dimension), np.float32), 0, threading.Lock())
-
-    def upsert(self, face_id: str, vector: Embedding) -> None:
-        row = self.index.get(face_id)
-        if row is not None:
-            self.vectors[row] = vector
-            return
-        if vector.shape[0] != self.vectors.shape[1]:
-            grown = np.zeros((max(64, self.vectors.shape[0]), vector.shape[0]), np.float32)
-            if self.count:
-                raise ValueError("embedding dimension differs from the collection's")
-            self.vectors = grown
-        if self.count == self.vectors.shape[0]:
-            grown = np.zeros((self.count * 2, self.vectors.shape[1]), np.float32)
-            grown[: self.count] = self.vectors[: self.count]
-            self.vectors = grown
-        self.vectors[self.count] = vector
-        self.ids.append(face_id)
-        self.index[face_id] = self.count
-        self.count += 1
-
-    def remove(self, face_id: str) -> None:
-        row = self.index.pop(face_id, None)
-        if row is None:
-            return
-        last = self.count - 1
-        if row != last:
-            moved = self.ids[last]
-            self.vectors[row] = self.vectors[last]
-            self.ids[row] = moved
-            self.index[moved] = row
-        self.vectors[last] = 0.0
-        self.ids.pop()
-        self.count -= 1
-
-
 class EmbeddedFaceStore:
     """A :class:`rekognito.ports.FaceStore` in one SQLite file under ``data_dir``."""
 
     backend_name = "embedded"
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self, data_dir: Path, *, index: Literal["exact", "hnsw"] = "exact", hnsw_expansion: int = 256
+    ) -> None:
+        if index not in ("exact", "hnsw"):
+            raise ValueError(f"index {index!r}: expected 'exact' or 'hnsw'")
+        self.index_kind = index
+        self.hnsw_expansion = hnsw_expansion
+        self.graph_dir = data_dir / "hnsw"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / "faces.sqlite3"
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
@@ -147,7 +116,7 @@ class EmbeddedFaceStore:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
-        self._matrices: dict[str, _Matrix] = {}
+        self._matrices: dict[str, QuantizedMatrix] = {}
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -195,24 +164,64 @@ class EmbeddedFaceStore:
             embedding=np.frombuffer(row[9], dtype=np.float32).copy(),
         )
 
-    def _matrix(self, collection_id: str) -> _Matrix:
-        """The collection's in-memory matrix, reloaded if another process changed it."""
+    def _matrix(self, collection_id: str) -> QuantizedMatrix:
+        """The collection's in-memory vectors, reloaded if another process changed it."""
         with self._lock:
             generation = self._generation(self._db, collection_id)
             cached = self._matrices.get(collection_id)
             if cached is not None and cached.generation == generation:
                 return cached
-            rows = self._db.execute(
+            count = int(
+                self._db.execute(
+                    "SELECT COUNT(*) FROM faces WHERE collection_id = ?", (collection_id,)
+                ).fetchone()[0]
+            )
+            cursor = self._db.execute(
                 "SELECT face_id, embedding FROM faces WHERE collection_id = ? ORDER BY face_id",
                 (collection_id,),
-            ).fetchall()
-            dimension = len(rows[0][1]) // 4 if rows else 512
-            matrix = _Matrix.empty(generation, dimension, max(64, len(rows)))
-            for face_id, blob in rows:
-                matrix.upsert(face_id, np.frombuffer(blob, dtype=np.float32))
+            )
+            matrix: QuantizedMatrix | None = None
+            while rows := cursor.fetchmany(10_000):
+                vectors = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(
+                    len(rows), -1
+                )
+                if matrix is None:
+                    matrix = QuantizedMatrix.empty(generation, vectors.shape[1], max(64, count))
+                matrix.upsert([row[0] for row in rows], vectors)
+            if matrix is None:
+                matrix = QuantizedMatrix.empty(generation, 512)
+            if self.index_kind == "hnsw":
+                matrix.graph = self._graph(collection_id, matrix)
             self._matrices[collection_id] = matrix
-            log.debug("face matrix loaded", extra={"collection_id": collection_id, "faces": len(rows)})
+            log.debug(
+                "face vectors loaded",
+                extra={"collection_id": collection_id, "faces": matrix.count, "bytes": matrix.nbytes},
+            )
             return matrix
+
+    def _graph_path(self, collection_id: str) -> Path:
+        return self.graph_dir / f"{hashlib.sha256(collection_id.encode()).hexdigest()[:32]}.usearch"
+
+    def _graph(self, collection_id: str, matrix: QuantizedMatrix) -> HnswGraph:
+        """The saved graph if it matches the collection's generation, else one built now."""
+        saved = HnswGraph.load(self._graph_path(collection_id), matrix.dimension, matrix.generation)
+        if saved is not None and len(saved) == matrix.count:
+            return saved
+        graph = HnswGraph(matrix.dimension)
+        for start in range(0, matrix.count, 10_000):
+            graph.upsert(
+                matrix.ids[start : start + 10_000], matrix.codes[start : min(matrix.count, start + 10_000)]
+            )
+        log.info("hnsw graph built", extra={"collection_id": collection_id, "faces": matrix.count})
+        return graph
+
+    def save_graphs(self) -> None:
+        """Write every loaded HNSW graph with its generation (done on close)."""
+        with self._lock:
+            for collection_id, matrix in self._matrices.items():
+                with matrix.lock:
+                    if matrix.graph is not None:
+                        matrix.graph.save(self._graph_path(collection_id), matrix.generation)
 
     def _checkpoint(self) -> None:
         with self._lock:
@@ -327,8 +336,8 @@ class EmbeddedFaceStore:
             generation = self._bump(db, collection_id)
             with matrix.lock:
                 if matrix.generation == generation - 1:
-                    for face in faces:
-                        matrix.upsert(face.face_id, np.asarray(face.embedding, dtype=np.float32))
+                    latest = {face.face_id: face for face in faces}
+                    matrix.upsert(list(latest), stack_rows([face.embedding for face in latest.values()]))
                     matrix.generation = generation
                 else:
                     self._matrices.pop(collection_id, None)
@@ -394,8 +403,7 @@ class EmbeddedFaceStore:
                 generation = self._bump(db, collection_id)
                 with matrix.lock:
                     if matrix.generation == generation - 1:
-                        for face_id in deleted:
-                            matrix.remove(face_id)
+                        matrix.remove(deleted)
                         matrix.generation = generation
                     else:
                         self._matrices.pop(collection_id, None)
@@ -433,23 +441,30 @@ class EmbeddedFaceStore:
         exclude_face_ids: Iterable[str] = (),
     ) -> list[FaceMatchCandidate]:
         matrix = self._matrix(collection_id)
-        excluded = set(exclude_face_ids)
-        with matrix.lock:
-            if matrix.count == 0 or limit <= 0:
-                return []
-            if matrix.vectors.shape[1] != query.shape[0]:
-                return []
-            scores = matrix.vectors[: matrix.count] @ np.asarray(query, dtype=np.float32)
-            candidates = np.nonzero(scores >= min_cosine)[0]
-            wanted = limit + len(excluded)
-            if candidates.size > wanted:
-                top = np.argpartition(-scores[candidates], wanted - 1)[:wanted]
-                candidates = candidates[top]
-            ranked = sorted(
-                ((float(scores[row]), matrix.ids[row]) for row in candidates),
-                key=lambda pair: (-pair[0], pair[1]),
+        vector = np.asarray(query, dtype=np.float32).reshape(-1)
+
+        def exact(face_ids: list[str]) -> dict[str, float]:
+            return self._exact_cosines(collection_id, face_ids, vector)
+
+        if self.index_kind == "hnsw":
+            ranked = graph_search(
+                matrix,
+                vector,
+                limit=limit,
+                min_cosine=min_cosine,
+                excluded=set(exclude_face_ids),
+                exact=exact,
+                expansion=self.hnsw_expansion,
             )
-        ranked = [(score, face_id) for score, face_id in ranked if face_id not in excluded][:limit]
+        else:
+            ranked = exact_search(
+                matrix,
+                vector,
+                limit=limit,
+                min_cosine=min_cosine,
+                excluded=set(exclude_face_ids),
+                exact=exact,
+            )
         faces = {
             face.face_id: face for face in self.get_faces(collection_id, [face_id for _, face_id in ranked])
         }
@@ -458,6 +473,25 @@ class EmbeddedFaceStore:
             for score, face_id in ranked
             if face_id in faces
         ]
+
+    def _exact_cosines(self, collection_id: str, face_ids: list[str], query: Embedding) -> dict[str, float]:
+        """Cosines of the stored float32 embeddings (the faces that still exist) with ``query``."""
+        scores: dict[str, float] = {}
+        for start in range(0, len(face_ids), 500):
+            chunk = face_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT face_id, embedding FROM faces WHERE collection_id = ? AND face_id IN ({marks})",  # noqa: S608
+                (collection_id, *chunk),
+            )
+            if not rows:
+                continue
+            vectors = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
+            if vectors.shape[1] != query.shape[0]:
+                continue
+            for (face_id, _), cosine in zip(rows, (vectors @ query).tolist(), strict=True):
+                scores[face_id] = float(cosine)
+        return scores
 
     # -- users ----------------------------------------------------------------------------
 
@@ -551,5 +585,7 @@ class EmbeddedFaceStore:
         return None
 
     def close(self) -> None:
+        if self.index_kind == "hnsw":
+            self.save_graphs()
         with self._lock:
             self._db.close()
