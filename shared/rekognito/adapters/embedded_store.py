@@ -20,7 +20,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -199,6 +199,33 @@ class EmbeddedFaceStore:
             )
             return matrix
 
+    def _update_loaded(
+        self, collection_id: str, generation: int, change: Callable[[QuantizedMatrix], None]
+    ) -> None:
+        """Apply a committed write to the loaded vectors, or drop them if they are stale.
+
+        Writes never load a collection's vectors (a writer process that does not search,
+        like an import worker, would otherwise reload them after every other writer's commit).
+        """
+        matrix = self._matrices.get(collection_id)
+        if matrix is None:
+            return
+        with matrix.lock:
+            if matrix.generation == generation - 1:
+                change(matrix)
+                matrix.generation = generation
+                return
+        self._matrices.pop(collection_id, None)
+
+    def _check_dimension(self, db: sqlite3.Connection, collection_id: str, dimension: int) -> None:
+        row = db.execute(
+            "SELECT length(embedding) FROM faces WHERE collection_id = ? LIMIT 1", (collection_id,)
+        ).fetchone()
+        if row is not None and int(row[0]) != 4 * dimension:
+            raise ValueError(
+                f"embedding dimension {dimension} differs from the collection's {int(row[0]) // 4}"
+            )
+
     def _graph_path(self, collection_id: str) -> Path:
         return self.graph_dir / f"{hashlib.sha256(collection_id.encode()).hexdigest()[:32]}.usearch"
 
@@ -310,9 +337,11 @@ class EmbeddedFaceStore:
         if not faces:
             self.get_collection(collection_id)
             return
-        matrix = self._matrix(collection_id)
+        latest = {face.face_id: face for face in faces}
+        vectors = stack_rows([face.embedding for face in latest.values()])
         with self._transaction() as db:
             self._generation(db, collection_id)
+            self._check_dimension(db, collection_id, vectors.shape[1])
             db.executemany(
                 f"INSERT OR REPLACE INTO faces (collection_id, {_FACE_COLUMNS}) "  # noqa: S608
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -334,13 +363,7 @@ class EmbeddedFaceStore:
                 ],
             )
             generation = self._bump(db, collection_id)
-            with matrix.lock:
-                if matrix.generation == generation - 1:
-                    latest = {face.face_id: face for face in faces}
-                    matrix.upsert(list(latest), stack_rows([face.embedding for face in latest.values()]))
-                    matrix.generation = generation
-                else:
-                    self._matrices.pop(collection_id, None)
+            self._update_loaded(collection_id, generation, lambda m: m.upsert(list(latest), vectors))
 
     def get_faces(self, collection_id: str, face_ids: Iterable[str]) -> list[StoredFace]:
         wanted = list(dict.fromkeys(face_ids))
@@ -389,7 +412,6 @@ class EmbeddedFaceStore:
 
     def delete_faces(self, collection_id: str, face_ids: Iterable[str]) -> list[str]:
         wanted = list(dict.fromkeys(face_ids))
-        matrix = self._matrix(collection_id)
         deleted: list[str] = []
         with self._transaction() as db:
             self._generation(db, collection_id)
@@ -401,12 +423,7 @@ class EmbeddedFaceStore:
                     deleted.append(face_id)
             if deleted:
                 generation = self._bump(db, collection_id)
-                with matrix.lock:
-                    if matrix.generation == generation - 1:
-                        matrix.remove(deleted)
-                        matrix.generation = generation
-                    else:
-                        self._matrices.pop(collection_id, None)
+                self._update_loaded(collection_id, generation, lambda m: m.remove(deleted))
         if deleted:
             self._checkpoint()
         return deleted
