@@ -78,12 +78,13 @@ class LocalAws:
     s3: Any
     sqs: Any
     _server: Any
-    _poller: threading.Thread
+    _pollers: list[threading.Thread]
     _stopping: threading.Event
 
     def stop(self) -> None:
         self._stopping.set()
-        self._poller.join(timeout=WAIT_TIME_S + 30)
+        for poller in self._pollers:
+            poller.join(timeout=WAIT_TIME_S + 30)
         self._server.stop()
 
 
@@ -166,6 +167,28 @@ def poll_queue(
             stopping.wait(WAIT_TIME_S)
 
 
+def start_pollers(
+    services: Services, sqs: Any, queue_url: str, queue_arn: str, stopping: threading.Event
+) -> list[threading.Thread]:
+    """``settings.ingest_workers`` pollers (one per core by default), each handling its own batches.
+
+    Like concurrent Lambda invocations of the ingest function: the handler is safe to run
+    on different messages at once (stale and repeated events are recognised by revision).
+    """
+    pollers = [
+        threading.Thread(
+            target=poll_queue,
+            args=(services, sqs, queue_url, queue_arn, stopping),
+            name=f"rekognito-ingest-{number}",
+            daemon=True,
+        )
+        for number in range(max(1, services.settings.ingest_workers))
+    ]
+    for poller in pollers:
+        poller.start()
+    return pollers
+
+
 def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[str], None]) -> LocalAws:
     """Start the local S3 + SQS on ``host:port`` (0: a free port) and the ingest poller."""
     from moto.server import ThreadedMotoServer
@@ -193,13 +216,7 @@ def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[
     )
     services.provide("ingestor", Ingestor(services, metrics))
     stopping = threading.Event()
-    poller = threading.Thread(
-        target=poll_queue,
-        args=(services, sqs, queue_url, queue_arn, stopping),
-        name="rekognito-ingest",
-        daemon=True,
-    )
-    poller.start()
+    pollers = start_pollers(services, sqs, queue_url, queue_arn, stopping)
     say(f"rekognito: local S3 + SQS (drop folder) on {endpoint_url}, in memory: a restart empties the bucket")
     say(f"  drop bucket: s3://{bucket}/<CollectionId>/<name>.jpg indexes the photo into that collection")
     say(f"  try: aws s3 cp alice.jpg s3://{bucket}/family/alice.jpg --endpoint-url {endpoint_url}")
@@ -209,4 +226,4 @@ def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[
         "local aws started",
         extra={"endpoint_url": endpoint_url, "bucket": bucket, "queue_url": queue_url, "bind": bound_host},
     )
-    return LocalAws(endpoint_url, bucket, queue_url, dlq_url, s3, sqs, server, poller, stopping)
+    return LocalAws(endpoint_url, bucket, queue_url, dlq_url, s3, sqs, server, pollers, stopping)

@@ -43,6 +43,14 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _optional_int(env: Mapping[str, str], name: str) -> int | None:
     return _int(env, name, 0) if env.get(name, "").strip() else None
 
@@ -79,6 +87,8 @@ class Settings:
     max_inflight_requests: int = 16
     max_image_pixels: int = 80_000_000
     inference_threads: int = 1
+    # Drop-folder pollers of `rekognito serve` (images analysed in parallel): one per core.
+    ingest_workers: int = field(default_factory=available_cores)
     log_level: str = "INFO"
     # The drop-folder bucket: the one `rekognito serve` creates in its local S3 (the SAM
     # template sets the deployed bucket's name).
@@ -120,6 +130,7 @@ class Settings:
             max_inflight_requests=_int(env, "REKOGNITO_MAX_INFLIGHT_REQUESTS", 16, 1),
             max_image_pixels=_int(env, "REKOGNITO_MAX_IMAGE_PIXELS", 80_000_000, 1),
             inference_threads=_int(env, "REKOGNITO_INFERENCE_THREADS", 1, 1),
+            ingest_workers=_int(env, "REKOGNITO_INGEST_WORKERS", available_cores(), 1),
             log_level=env.get("REKOGNITO_LOG_LEVEL", "INFO").upper(),
             ingest_bucket=env.get("REKOGNITO_INGEST_BUCKET") or "rekognito-drop",
             metrics_namespace=env.get("REKOGNITO_METRICS_NAMESPACE")
