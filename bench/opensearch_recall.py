@@ -155,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bulk-threads", type=int, default=2)
     parser.add_argument("--url", help="an OpenSearch node to use instead of starting one")
     parser.add_argument("--heap", default="2g", help="heap of the node this script starts")
+    parser.add_argument(
+        "--force-merge",
+        action="store_true",
+        help="also merge to one segment and measure again (merge time reported)",
+    )
     parser.add_argument("--quick", action="store_true", help="100 queries, k 128,256,512")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "opensearch_recall.json")
@@ -215,11 +220,26 @@ def main(argv: list[str] | None = None) -> int:
             for w in built:
                 store.search(COLLECTION, w.queries[0], limit=args.limit, min_cosine=MIN_COSINE)  # warm up
             runs = []
-            for k in args.k:
-                for w in built:
-                    row = {"data": w.kind, **measure(make(k), client, w, truths[w.kind], args.limit)}
-                    runs.append(row)
-                    say(json.dumps(row))
+
+            def sweep(segments: int) -> None:
+                for k in args.k:
+                    for w in built:
+                        row = {
+                            "data": w.kind,
+                            "segments": segments,
+                            **measure(make(k), client, w, truths[w.kind], args.limit),
+                        }
+                        runs.append(row)
+                        say(json.dumps(row))
+
+            sweep(indexing["segments"])
+            if args.force_merge:
+                began = time.perf_counter()
+                client.indices.forcemerge(index=index, max_num_segments=1, request_timeout=7200)
+                client.indices.refresh(index=index)
+                indexing["force_merge_s"] = round(time.perf_counter() - began, 1)
+                say(f"merged to one segment in {indexing['force_merge_s']} s")
+                sweep(len(client.cat.segments(index=index, format="json")))
             info = client.info()
             report["opensearch"] = {
                 "version": info["version"]["number"],

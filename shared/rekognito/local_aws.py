@@ -174,7 +174,14 @@ def start_pollers(
 
     Like concurrent Lambda invocations of the ingest function: the handler is safe to run
     on different messages at once (stale and repeated events are recognised by revision).
+    With more than one, the process's face analyzer becomes a pool of that many, so their
+    analyses (and the API's) overlap instead of queueing behind one.
     """
+    workers = max(1, services.settings.ingest_workers)
+    if workers > 1:
+        from rekognito.inference.analyzer_pool import AnalyzerPool
+
+        services.provide("face_analyzer", AnalyzerPool.create(services.settings, workers))
     pollers = [
         threading.Thread(
             target=poll_queue,
@@ -182,7 +189,7 @@ def start_pollers(
             name=f"rekognito-ingest-{number}",
             daemon=True,
         )
-        for number in range(max(1, services.settings.ingest_workers))
+        for number in range(workers)
     ]
     for poller in pollers:
         poller.start()

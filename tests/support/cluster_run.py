@@ -48,6 +48,9 @@ class KillRun:
     not_found_by_search: list[str] = field(default_factory=list)
     health_after: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    preloaded: int = 0
+    preload_s: float = 0.0
+    searched_after: int = 0
 
     def summary(self) -> dict[str, Any]:
         latencies = sorted(self.search_latencies_s)
@@ -77,6 +80,9 @@ class KillRun:
             "search_p95_ms": pct(95),
             "acknowledged_faces_lost": len(self.lost),
             "acknowledged_faces_not_found_by_search": len(self.not_found_by_search),
+            "preloaded_faces": self.preloaded,
+            "preload_s": round(self.preload_s, 1),
+            "acknowledged_faces_searched_after": self.searched_after,
             "health_after": self.health_after,
             "seconds": round(self.seconds, 1),
         }
@@ -123,10 +129,17 @@ def kill_one_node_while_indexing(
     batch_size: int = 50,
     kill_after_batches: int = 3,
     seed: int = 11,
+    preload: int = 0,
+    search_sample: int | None = None,
 ) -> KillRun:
-    """The run described in the module docstring; returns what happened."""
+    """The run described in the module docstring; returns what happened.
+
+    ``preload`` faces are loaded first (``bulk_load``) and count as acknowledged; afterwards
+    every acknowledged face is read back by id, and searched for by its vector (all of them,
+    or ``search_sample`` of the preloaded ones plus every face written around the kill).
+    """
     rng = np.random.default_rng(seed)
-    vectors = unit_rows(rng, batches * batch_size)
+    vectors = unit_rows(rng, preload + batches * batch_size)
     ids = [f"face-{i:06d}" for i in range(len(vectors))]
     store = cluster_store(cluster)
     run = KillRun(batches, batch_size)
@@ -134,6 +147,14 @@ def kill_one_node_while_indexing(
     try:
         store.create_collection(Collection(COLLECTION, "arn:cluster", "synthetic", time.time()))
         cluster.health(wait_for_status="green")
+        if preload:
+            with store.bulk_load(COLLECTION):
+                for start in range(0, preload, 2000):
+                    stop = min(preload, start + 2000)
+                    store.put_faces(COLLECTION, [_face(ids[i], vectors[i]) for i in range(start, stop)])
+            run.acknowledged.extend(ids[:preload])
+            run.preloaded = preload
+            run.preload_s = time.perf_counter() - started
         victim = primary_node(store._client, store.face_index(COLLECTION))
         run.killed_node = victim
         victim_index = int(victim.rsplit("-", 1)[1])
@@ -171,7 +192,7 @@ def kill_one_node_while_indexing(
                 cluster.kill(victim_index)
                 run.killed_at_s = time.perf_counter() - started
                 killed.set()
-            chunk = slice(number * batch_size, (number + 1) * batch_size)
+            chunk = slice(preload + number * batch_size, preload + (number + 1) * batch_size)
             faces = [
                 _face(face_id, vector) for face_id, vector in zip(ids[chunk], vectors[chunk], strict=True)
             ]
@@ -193,7 +214,12 @@ def kill_one_node_while_indexing(
         }
         found = {face.face_id for face in store.get_faces(COLLECTION, run.acknowledged)}
         run.lost = [face_id for face_id in run.acknowledged if face_id not in found]
-        for face_id in run.acknowledged:
+        to_search = run.acknowledged
+        if search_sample is not None and preload > search_sample:
+            sample = np.random.default_rng(seed + 2).choice(preload, size=search_sample, replace=False)
+            to_search = [ids[i] for i in sorted(sample.tolist())] + run.acknowledged[preload:]
+        run.searched_after = len(to_search)
+        for face_id in to_search:
             matches = store.search(COLLECTION, vectors[int(face_id[5:])], limit=1, min_cosine=0.99)
             if not matches or matches[0].face.face_id != face_id:
                 run.not_found_by_search.append(face_id)

@@ -112,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
 
     services = get_services()
     configure_logging("WARNING")
+    if args.workers > 1:
+        from rekognito.inference.analyzer_pool import AnalyzerPool
+
+        # One analyzer (its own model sessions) per worker, so the workers' analyses overlap.
+        services.provide("face_analyzer", AnalyzerPool.create(services.settings, args.workers))
     try:
         _ensure_collection(services, args.collection, create=args.create)
     except ResourceNotFoundException:
