@@ -492,3 +492,10 @@ def test_outputs(template: dict[str, Any]) -> None:
     expected = {"ApiUrl", "IngestBucketName", "IngestQueueUrl", "DeadLetterQueueUrl", "AuditTableName"}
     expected.add("OpenSearchEndpoint")
     assert expected <= set(template["Outputs"])
+
+
+def test_the_knn_engine_default_is_the_settings_default(template: dict[str, Any]) -> None:
+    # lucene: the engine the tests run against a real node (docs/benchmarks.md, OpenSearch).
+    from rekognito.settings import Settings
+
+    assert template["Parameters"]["KnnEngine"]["Default"] == Settings().opensearch_engine == "lucene"
