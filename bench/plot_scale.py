@@ -35,7 +35,8 @@ def recall_plot(reports: list[dict[str, Any]], folder: Path) -> Path:
                 ]
                 if not rows:
                     continue
-                label = f"{n // 1000}k, {segments} seg., {data}"
+                spec = report["opensearch"]
+                label = f"{n // 1000}k m{spec['m']} efc{spec['ef_construction']}, {segments} seg., {data}"
                 k = [r["k"] for r in rows]
                 left.plot(k, [100 * r["miss_rate"] for r in rows], marker=marker, label=label)
                 right.plot(k, [r["store_p50_ms"] for r in rows], marker=marker, label=label)

@@ -46,7 +46,7 @@ Int8Array = npt.NDArray[np.int8]
 # Candidates taken in the first round of the exact search, beyond limit + excluded.
 FIRST_ROUND_EXTRA = 32
 FIRST_ROUND_MIN = 64
-GROWTH = 1.5
+GROWTH = 1.125
 
 
 def quantize(vectors: Float32Array) -> tuple[Int8Array, Float32Array]:
