@@ -408,6 +408,14 @@ def curve_main(argv: list[str] | None = None) -> int:
                 row["store_size"] = client.cat.indices(index=index, format="json")[0]["store.size"]
             report["rows"].append(row)
             say(json.dumps(row))
+        if args.backend == "embedded":
+            # A restart: a new store on the same files; its first search loads the collection.
+            reopened = EmbeddedFaceStore(tmp, index=args.index)
+            began = time.perf_counter()
+            reopened.search(COLLECTION, workloads[0].queries[0], limit=args.limit, min_cosine=MIN_COSINE)
+            report["reload_after_restart_s"] = round(time.perf_counter() - began, 1)
+            reopened.close()
+            say(f"first search after a restart ({sizes[-1]} faces): {report['reload_after_restart_s']} s")
     report["machine"] = machine()
     name = f"scale_{args.backend}" + ("_hnsw" if args.backend == "embedded" and args.index == "hnsw" else "")
     out = args.out or Path(__file__).resolve().parents[1] / "reports" / f"{name}.json"
