@@ -553,3 +553,19 @@ def test_a_url_list_names_every_node_of_a_cluster() -> None:
     hosts = sorted(c.host for c in store._client.transport.connection_pool.connections)
     assert hosts == ["http://127.0.0.1:9200", "http://127.0.0.1:9201"]
     assert store.spec.number_of_replicas == 1
+
+
+def test_bulk_load_can_merge_the_segments_at_the_end(recorder: Recorder) -> None:
+    store = make_store("lucene", dimension=4)
+    index = store.face_index("family")
+    recorder.on("GET", "/_settings", lambda r: (200, {index: {"settings": {"index": {}}}}))
+
+    with store.bulk_load("family", merge_to_segments=1):
+        pass
+
+    [merge] = [r for r in recorder.requests if r.path.endswith("/_forcemerge")]
+    assert merge.path == f"/{index}/_forcemerge"
+    assert merge.params["max_num_segments"] == "1"
+    restore = [r for r in recorder.requests if r.method == "PUT" and r.path.endswith("/_settings")][-1]
+    assert restore.body == {"index": {"refresh_interval": None}}
+    assert recorder.requests[-1].path == f"/{index}/_refresh"

@@ -141,9 +141,11 @@ class OpenSearchFaceStore:
     def put_faces(self, collection_id: str, faces: Sequence[StoredFace]) -> None:
         self.faces.put(collection_id, faces)
 
-    def bulk_load(self, collection_id: str) -> AbstractContextManager[None]:
+    def bulk_load(
+        self, collection_id: str, *, merge_to_segments: int | None = None
+    ) -> AbstractContextManager[None]:
         """See :meth:`FacesPart.bulk_load`: one refresh for a large load instead of one per call."""
-        return self.faces.bulk_load(collection_id)
+        return self.faces.bulk_load(collection_id, merge_to_segments=merge_to_segments)
 
     def get_faces(self, collection_id: str, face_ids: Iterable[str]) -> list[StoredFace]:
         return self.faces.get(collection_id, face_ids)
