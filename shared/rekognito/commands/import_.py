@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -123,15 +124,20 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"rekognito import: no collection {args.collection!r} (add --create to create it)\n")
         return 2
     progress = Progress()
+    # A store that has a bulk mode (OpenSearch) refreshes every 30 s during the import, not
+    # after every image; faces are searchable at the latest 30 s after they are written.
+    bulk_load = getattr(services.store, "bulk_load", None)
+    loading = bulk_load(args.collection, refresh_interval="30s") if bulk_load else contextlib.nullcontext()
     try:
-        summary = import_folder(
-            services,
-            args.collection,
-            args.folder,
-            external_id_from=args.external_id_from,
-            workers=args.workers,
-            progress=progress,
-        )
+        with loading:
+            summary = import_folder(
+                services,
+                args.collection,
+                args.folder,
+                external_id_from=args.external_id_from,
+                workers=args.workers,
+                progress=progress,
+            )
     finally:
         progress.close()
         services.close()

@@ -217,10 +217,13 @@ class FacesPart:
         return deleted
 
     @contextmanager
-    def bulk_load(self, collection_id: str, *, merge_to_segments: int | None = None) -> Iterator[None]:
-        """Load many faces: no refresh per ``put_faces`` and ``refresh_interval: -1`` meanwhile.
+    def bulk_load(
+        self, collection_id: str, *, refresh_interval: str = "-1", merge_to_segments: int | None = None
+    ) -> Iterator[None]:
+        """Load many faces: no refresh per ``put_faces``, ``refresh_interval`` relaxed meanwhile.
 
-        Faces written inside the block are readable by id at once but searchable only when it
+        Faces written inside the block are readable by id at once but searchable only at the
+        next periodic refresh (``refresh_interval``, e.g. "30s"; "-1": none) or when the block
         ends (one refresh then); the index's previous ``refresh_interval`` is restored even
         if the block raises. Meant for one loader per collection (imports, benchmarks).
         ``merge_to_segments``: afterwards, force-merge the index down to that many segments
@@ -236,7 +239,9 @@ class FacesPart:
         previous = current.get(index, {}).get("settings", {}).get("index", {}).get("refresh_interval")
         call(
             "relax_refresh_interval",
-            lambda: client.indices.put_settings(index=index, body={"index": {"refresh_interval": "-1"}}),
+            lambda: client.indices.put_settings(
+                index=index, body={"index": {"refresh_interval": refresh_interval}}
+            ),
             collection_id,
         )
         with self._lock:

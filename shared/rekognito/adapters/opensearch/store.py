@@ -142,10 +142,12 @@ class OpenSearchFaceStore:
         self.faces.put(collection_id, faces)
 
     def bulk_load(
-        self, collection_id: str, *, merge_to_segments: int | None = None
+        self, collection_id: str, *, refresh_interval: str = "-1", merge_to_segments: int | None = None
     ) -> AbstractContextManager[None]:
         """See :meth:`FacesPart.bulk_load`: one refresh for a large load instead of one per call."""
-        return self.faces.bulk_load(collection_id, merge_to_segments=merge_to_segments)
+        return self.faces.bulk_load(
+            collection_id, refresh_interval=refresh_interval, merge_to_segments=merge_to_segments
+        )
 
     def get_faces(self, collection_id: str, face_ids: Iterable[str]) -> list[StoredFace]:
         return self.faces.get(collection_id, face_ids)
