@@ -126,11 +126,20 @@ def test_hnsw_graph_is_saved_with_its_generation_and_rebuilt_when_stale(tmp_path
     assert HnswGraph.load(saved, 512, generation) is not None
     assert HnswGraph.load(saved, 512, generation + 1) is None
 
-    # A write by a store that crashed before saving: the saved graph is stale and not used.
+    # A deletion by a store that then crashes (never closes): the saved graph, which holds the
+    # deleted face's vector, is gone at once; the next store rebuilds from the database.
     crashed = EmbeddedFaceStore(tmp_path, index="hnsw")
+    crashed.search("c", rows[1], limit=1, min_cosine=0.9)  # loads the saved graph
     crashed.delete_faces("c", ["f00017"])
+    assert not saved.exists()
     reopened = EmbeddedFaceStore(tmp_path, index="hnsw")
     assert [m.face.face_id for m in reopened.search("c", rows[17], limit=1, min_cosine=0.9)] == []
     assert reopened.search("c", rows[18], limit=1, min_cosine=0.9)[0].face.face_id == "f00018"
     reopened.close()
+    keys = np.load(saved.with_name(saved.name + ".keys.npz"))
+    assert "f00017" not in keys["ids"].tolist()
+    assert len(keys["ids"]) == 299
+    assert oct(saved.stat().st_mode & 0o777) == "0o600"
+    # A store whose graph had a removal does not write it back (it discards the file instead).
     crashed.close()
+    assert not saved.exists()

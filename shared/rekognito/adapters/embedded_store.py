@@ -320,6 +320,7 @@ class EmbeddedFaceStore:
             db.execute("DELETE FROM users WHERE collection_id = ?", (collection_id,))
             db.execute("DELETE FROM collections WHERE collection_id = ?", (collection_id,))
             self._matrices.pop(collection_id, None)
+            HnswGraph.discard(self._graph_path(collection_id))
         self._checkpoint()
 
     def count_faces(self, collection_id: str) -> int:
@@ -424,6 +425,7 @@ class EmbeddedFaceStore:
             if deleted:
                 generation = self._bump(db, collection_id)
                 self._update_loaded(collection_id, generation, lambda m: m.remove(deleted))
+                HnswGraph.discard(self._graph_path(collection_id))
         if deleted:
             self._checkpoint()
         return deleted

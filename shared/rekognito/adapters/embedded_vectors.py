@@ -25,7 +25,9 @@ Approximate index (optional, ``REKOGNITO_EMBEDDED_INDEX=hnsw``)
     Deletes remove the row from the graph. The graph is a cache: it is saved beside the
     database with the collection's generation and rebuilt from SQLite whenever the saved
     generation is not the current one (a crash, another process's writes), so nothing a
-    crash interrupts can make it disagree with the database.
+    crash interrupts can make it disagree with the database. A deletion removes the saved
+    file at once, and a graph that held a deleted face is not saved again (its file could
+    keep the vector): deleted faces do not survive on disk.
 """
 
 from __future__ import annotations
@@ -291,6 +293,9 @@ class HnswGraph:
         self._key_of: dict[str, int] = {}
         self._id_of: dict[int, str] = {}
         self._next_key = 0
+        # usearch marks removed entries but may keep their bytes: a graph that ever held a
+        # deleted face is never written to disk (see ``save``).
+        self.had_removals = False
 
     def __len__(self) -> int:
         return len(self._key_of)
@@ -310,15 +315,33 @@ class HnswGraph:
             self._id_of.pop(key, None)
         if keys:
             self._index.remove(np.array(keys, dtype=np.uint64))
+            self.had_removals = True
 
     def search(self, query_codes: Int8Array, count: int) -> list[str]:
         self._index.expansion_search = max(self.expansion_search, count)
         matches = self._index.search(np.ascontiguousarray(query_codes, dtype=np.int8), count)
         return [self._id_of[key] for key in matches.keys.tolist() if key in self._id_of]
 
-    def save(self, path: Path, generation: int) -> None:
-        """Write the graph and its key map atomically (``path`` and ``path.keys.npz``)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+    @staticmethod
+    def files(path: Path) -> tuple[Path, Path]:
+        return path, path.with_name(path.name + ".keys.npz")
+
+    @classmethod
+    def discard(cls, path: Path) -> None:
+        """Delete the saved graph (a deletion must not survive in it)."""
+        for file in cls.files(path):
+            file.unlink(missing_ok=True)
+
+    def save(self, path: Path, generation: int) -> bool:
+        """Write the graph and its key map atomically (``path`` and ``path.keys.npz``), owner-only.
+
+        Not done (False) for a graph that ever held a face since deleted: its file could keep
+        that face's vector; the next start rebuilds the graph from the database instead.
+        """
+        if self.had_removals:
+            self.discard(path)
+            return False
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         self._index.save(str(tmp))
         keys = path.with_name(path.name + ".keys.npz")
@@ -331,8 +354,11 @@ class HnswGraph:
             keys=np.array([k for k, _ in ordered], np.uint64),
             ids=np.array([v for _, v in ordered], dtype=str),
         )
+        tmp.chmod(0o600)
+        tmp_keys.chmod(0o600)
         tmp.replace(path)
         tmp_keys.replace(keys)
+        return True
 
     @classmethod
     def load(cls, path: Path, dimension: int, generation: int) -> HnswGraph | None:
