@@ -19,7 +19,11 @@ both the minimal distribution and a matching k-NN plugin):
   (``libopensearchknn_faiss*.so``) of the full distribution. The ``lucene`` engine works;
   a ``faiss`` index can be created, but the first refresh after a document is written
   throws ``UnsatisfiedLinkError: no opensearchknn_faiss_avx2 in java.library.path`` and
-  the node exits. Test with ``engine="lucene"`` on this node.
+  the node exits. Checked again for issue 16: Maven Central's metadata lists only plain
+  ``zip`` releases of ``org.opensearch.plugin:opensearch-knn`` (2.19.1.0 and 3.5.0.0; no
+  classifier), the 3.5.0.0 zip has no ``lib/`` either (a known gap: opensearch-project/k-NN
+  issue 2643), and the only 3.x distribution there (3.6.0) has no matching plugin. So the
+  store's default engine is lucene, the one this node runs.
 
 A cluster: ``start_cluster(3)`` starts three nodes on loopback that form one cluster (a
 name unique to the call, discovery by their transport ports, all cluster-manager
