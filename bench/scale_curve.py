@@ -213,7 +213,7 @@ def run(
                     queries,
                     iterations,
                     say,
-                    "opensearch (lucene HNSW, rescored)",
+                    "opensearch (lucene HNSW, innerproduct)",
                 )
                 result["opensearch"] = {
                     "rows": rows,
