@@ -5,9 +5,13 @@ and synthetic filler: random unit vectors written with ``store.put_faces`` in ba
 (``bench.face_api_latency.fill``), never through the models. Queries are real embeddings
 of other photos of the indexed people, so every search has a true match to find.
 
-Backends: the embedded store (exact numpy search, the only one in it) and, when
+Backends: the embedded store (exact search: an int8 scan plus float32 rescoring) and, when
 ``tests/support/opensearch_node.py`` can start a node, OpenSearch with the lucene HNSW
-engine (its faiss engine lacks native libraries there) and exact rescoring.
+engine (its faiss engine lacks native libraries there).
+
+``run`` is the section of ``bench/run_all.py``; run as a command (``curve_main``, below) the
+script grows one collection per backend with planted true matches and reports misses
+against exact search as well (``python bench/scale_curve.py --help``).
 """
 
 from __future__ import annotations
