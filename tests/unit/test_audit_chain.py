@@ -24,6 +24,7 @@ from rekognito.security.audit import (
     select,
     verify_lines,
 )
+from rekognito.security.audit.keys import AuditKeyError
 from rekognito.services import Services
 from rekognito.settings import Settings
 
@@ -356,3 +357,15 @@ def test_dynamodb_head_is_authenticated_and_required(tmp_path: Path) -> None:
     client.delete_item(TableName="audit", Key={"stream": {"S": "audit-head"}, "seq": {"N": "0"}})
     assert "head is missing" in str(sink.verify().reason)
     assert not DynamoDBAuditSink("audit", "us-east-1", client=client).verify(expect=checkpoint).ok
+
+
+def test_a_damaged_audit_key_fails_verification_and_refuses_writes(tmp_path: Path) -> None:
+    sink = filled(tmp_path, 2)
+    (tmp_path / "security" / "audit.key").write_text("not a key\n")
+    fresh = FileAuditSink(tmp_path)
+    result = fresh.verify()
+    assert not result.ok
+    assert "is not an audit key" in str(result.reason)
+    with pytest.raises(AuditKeyError):
+        fresh.append({"operation": "X"})
+    assert len(list(sink.entries())) == 2

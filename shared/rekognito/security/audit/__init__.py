@@ -13,7 +13,6 @@ changes made outside an API request.
 from __future__ import annotations
 
 import getpass
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +64,6 @@ __all__ = [
     "mentions",
     "parse_since",
     "record_face_changes",
-    "record_local_change",
     "select",
     "verify_lines",
 ]
@@ -78,20 +76,6 @@ def cli_principal() -> Principal:
     except (KeyError, OSError):
         user = "unknown"
     return Principal(name=f"cli:{user}")
-
-
-def record_local_change(
-    services: Any, operation: str, params: dict[str, Any], result: dict[str, Any] | None = None
-) -> None:
-    """Audit something done from the CLI as ``cli:<user>`` (one request-style entry)."""
-    ctx = RequestContext(
-        services=services,
-        request_id=str(uuid.uuid4()),
-        operation=operation,
-        principal=cli_principal(),
-        audit={k: v for k, v in params.items() if k != "CollectionId"},
-    )
-    services.audit.record(ctx, params, result, None)
 
 
 def record_face_changes(

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rekognito.security.audit.keys import AuditKey
+from rekognito.security.audit.keys import AuditKey, AuditKeyError
 
 GENESIS = "0" * 64
 _CHECKPOINT = re.compile(r"^(\d{1,18}):([0-9a-f]{64})$")
@@ -159,7 +159,11 @@ def verify_lines(
             return Verification(False, count, prev, count, "the head is missing (deleted?)")
     else:
         if keyed and key is not None:
-            if head.mac is None or not key.head_is_authentic(head.seq, head.hash, head.mac):
+            try:
+                authentic = head.mac is not None and key.head_is_authentic(head.seq, head.hash, head.mac)
+            except AuditKeyError as error:
+                return Verification(False, count, prev, max(head.seq, 1), str(error))
+            if not authentic:
                 return Verification(
                     False,
                     count,

@@ -114,7 +114,11 @@ def audited_change(
     except Exception as exc:
         log.error(
             "audit entry could not be written; change refused",
-            extra={"change": change, "request_id": intent["request_id"], "error": type(exc).__name__},
+            extra={
+                "change": change,
+                "request_id": intent["request_id"],
+                "error": f"{type(exc).__name__}: {exc}",
+            },
         )
         raise AuditUnavailableError() from exc
     if scope is not None:
