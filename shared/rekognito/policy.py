@@ -108,6 +108,19 @@ def retention_days(policy: Mapping[str, Any]) -> float | None:
     return float(days) if days is not None else None
 
 
+def percent_floor(policy: Mapping[str, Any], key: str) -> float | None:
+    """A 0-100 policy value (``min_match_threshold``, ``review_below``), failing closed.
+
+    A stored value that is not a valid percentage (from an older version or a hand-edited
+    store) reads as 100: the strictest setting, never a silently disabled guardrail.
+    """
+    try:
+        value = check_value(key, policy.get(key))
+    except PolicyError:
+        return 100.0
+    return None if value is None else float(value)
+
+
 def retention_cutoff(policy: Mapping[str, Any], now: float) -> float | None:
     """Faces created before this epoch time are past retention (None: no retention)."""
     days = retention_days(policy)
