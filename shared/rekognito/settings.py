@@ -79,6 +79,19 @@ class Settings:
     audit_enabled: bool = True
     # JSON {"<IAM ARN or prefix*>": ["action:collections", ...]} for auth_mode=iam.
     iam_grants: str | None = None
+    # Stored video (docs/video.md): one frame analysed every video_sample_ms; segments of
+    # video_segment_seconds are leased (video_lease_seconds, renewed while working) and
+    # tried video_max_attempts times; at most video_max_jobs jobs in progress; results kept
+    # video_retention_days; objects up to video_max_bytes and video_max_duration_s.
+    video_sample_ms: int = 500
+    video_segment_seconds: int = 120
+    video_workers: int = 1
+    video_lease_seconds: int = 60
+    video_max_attempts: int = 3
+    video_max_jobs: int = 20
+    video_retention_days: float = 7.0
+    video_max_bytes: int = 10 * 1024**3
+    video_max_duration_s: int = 6 * 3600
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -114,6 +127,15 @@ class Settings:
             audit_table=_optional(env, "REKOGNITO_AUDIT_TABLE"),
             audit_enabled=_choice(env, "REKOGNITO_AUDIT", "on", ("on", "off")) == "on",
             iam_grants=_optional(env, "REKOGNITO_IAM_GRANTS"),
+            video_sample_ms=_int(env, "REKOGNITO_VIDEO_SAMPLE_MS", 500, 40),
+            video_segment_seconds=_int(env, "REKOGNITO_VIDEO_SEGMENT_SECONDS", 120, 1),
+            video_workers=_int(env, "REKOGNITO_VIDEO_WORKERS", 1, 0),
+            video_lease_seconds=_int(env, "REKOGNITO_VIDEO_LEASE_SECONDS", 60, 2),
+            video_max_attempts=_int(env, "REKOGNITO_VIDEO_MAX_ATTEMPTS", 3, 1),
+            video_max_jobs=_int(env, "REKOGNITO_VIDEO_MAX_JOBS", 20, 1),
+            video_retention_days=float(_int(env, "REKOGNITO_VIDEO_RETENTION_DAYS", 7, 1)),
+            video_max_bytes=_int(env, "REKOGNITO_VIDEO_MAX_BYTES", 10 * 1024**3, 1),
+            video_max_duration_s=_int(env, "REKOGNITO_VIDEO_MAX_DURATION_S", 6 * 3600, 1),
             extra={k: v for k, v in env.items() if k.startswith("REKOGNITO_")},
         )
 
