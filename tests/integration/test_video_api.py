@@ -7,6 +7,7 @@ rendered by the tests from the pinned photos (tests/support/video.py).
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -63,7 +64,9 @@ class Lab:
 
         self.s3, self.sqs = local_clients(moto_url, "us-east-1")
         self.sns = boto3.session.Session(
-            aws_access_key_id=DUMMY_ACCESS_KEY, aws_secret_access_key=DUMMY_SECRET_KEY, region_name="us-east-1"
+            aws_access_key_id=DUMMY_ACCESS_KEY,
+            aws_secret_access_key=DUMMY_SECRET_KEY,
+            region_name="us-east-1",
         ).client("sns", endpoint_url=moto_url)
         self.services = services
         self.bucket = f"videos-{uuid.uuid4().hex[:12]}"
@@ -172,7 +175,9 @@ def test_face_search_finds_both_people_when_they_appear_and_nobody_else(
     assert keys == sorted(keys) and len(by_index) == len(persons)
 
 
-def test_notification_through_sns_to_sqs(lab: Lab, videos: dict[str, Path], photo: Callable[[str], bytes]) -> None:
+def test_notification_through_sns_to_sqs(
+    lab: Lab, videos: dict[str, Path], photo: Callable[[str], bytes]
+) -> None:
     face_names = _index(lab, photo, "notified")
     topic = lab.sns.create_topic(Name=f"AmazonRekognition-{uuid.uuid4().hex[:8]}")["TopicArn"]
     queue_url = lab.sqs.create_queue(QueueName=f"video-done-{uuid.uuid4().hex[:8]}")["QueueUrl"]
@@ -185,7 +190,10 @@ def test_notification_through_sns_to_sqs(lab: Lab, videos: dict[str, Path], phot
         Video=video,
         CollectionId="notified",
         JobTag="by-sns",
-        NotificationChannel={"SNSTopicArn": topic, "RoleArn": "arn:aws:iam::123456789012:role/rekognition-sns"},
+        NotificationChannel={
+            "SNSTopicArn": topic,
+            "RoleArn": "arn:aws:iam::123456789012:role/rekognition-sns",
+        },
     )["JobId"]
     message = None
     deadline = time.monotonic() + 180
@@ -204,7 +212,9 @@ def test_notification_through_sns_to_sqs(lab: Lab, videos: dict[str, Path], phot
     }
 
 
-def test_face_and_label_detection_per_timestamp_with_paging_and_sorting(lab: Lab, videos: dict[str, Path]) -> None:
+def test_face_and_label_detection_per_timestamp_with_paging_and_sorting(
+    lab: Lab, videos: dict[str, Path]
+) -> None:
     video = lab.upload(videos["mp4"])
     faces_job = lab.client.start_face_detection(Video=video)["JobId"]
     labels_job = lab.client.start_label_detection(Video=video, MinConfidence=50)["JobId"]
@@ -215,7 +225,7 @@ def test_face_and_label_detection_per_timestamp_with_paging_and_sorting(lab: Lab
     # Nobody on screen before 2 s; someone at every sample between 2 and 18 s.
     assert min(stamps) >= 2000
     sampled = sorted(set(stamps))
-    assert all(b - a <= INTERVAL_MS + FRAME_MS for a, b in zip(sampled, sampled[1:], strict=False) if b < 13000)
+    assert all(b - a <= INTERVAL_MS + FRAME_MS for a, b in itertools.pairwise(sampled) if b < 13000)
     assert all(0 <= f["Face"]["BoundingBox"]["Left"] <= 1 for f in faces["Faces"])
     paged = _all_pages(lab.client.get_face_detection, "Faces", JobId=faces_job, MaxResults=5)
     assert paged == faces["Faces"]
@@ -237,11 +247,15 @@ def test_face_and_label_detection_per_timestamp_with_paging_and_sorting(lab: Lab
     assert keys == sorted(keys) and len(keys) == len(by_time)
     segments = lab.client.get_label_detection(JobId=labels_job, AggregateBy="SEGMENTS")["Labels"]
     person = [s for s in segments if s["Label"]["Name"] == "Person"]
-    assert person and all(s["DurationMillis"] == s["EndTimestampMillis"] - s["StartTimestampMillis"] for s in person)
+    assert person and all(
+        s["DurationMillis"] == s["EndTimestampMillis"] - s["StartTimestampMillis"] for s in person
+    )
     assert sum(s["DurationMillis"] for s in person) >= 10000
 
 
-def test_start_errors_and_idempotency(lab: Lab, videos: dict[str, Path], photo: Callable[[str], bytes]) -> None:
+def test_start_errors_and_idempotency(
+    lab: Lab, videos: dict[str, Path], photo: Callable[[str], bytes]
+) -> None:
     video = lab.upload(videos["mov"], "clip.mov")
     first = lab.client.start_face_detection(Video=video, ClientRequestToken="same-token")["JobId"]
     again = lab.client.start_face_detection(Video=video, ClientRequestToken="same-token")["JobId"]
@@ -275,7 +289,11 @@ def test_corrupt_video_fails_with_a_message(lab: Lab, videos: dict[str, Path]) -
 
 
 def test_governance_policy_threshold_limit_and_deletion(
-    tmp_path: Path, moto_url: str, face_analyzer: FaceAnalyzer, videos: dict[str, Path], photo: Callable[[str], bytes]
+    tmp_path: Path,
+    moto_url: str,
+    face_analyzer: FaceAnalyzer,
+    videos: dict[str, Path],
+    photo: Callable[[str], bytes],
 ) -> None:
     from dataclasses import replace
 
@@ -287,7 +305,9 @@ def test_governance_policy_threshold_limit_and_deletion(
         _index(lab, photo, "guarded")
         store = services.store
         collection = store.get_collection("guarded")
-        store.update_collection(replace(collection, policy={"min_match_threshold": 95, "video_search": "deny"}))
+        store.update_collection(
+            replace(collection, policy={"min_match_threshold": 95, "video_search": "deny"})
+        )
         video = lab.upload(videos["mov"])
         with pytest.raises(ClientError) as denied:
             lab.client.start_face_search(Video=video, CollectionId="guarded")
@@ -296,7 +316,9 @@ def test_governance_policy_threshold_limit_and_deletion(
         with pytest.raises(ClientError) as low:
             lab.client.start_face_search(Video=video, CollectionId="guarded", FaceMatchThreshold=80)
         assert low.value.response["Error"]["Code"] == "InvalidParameterException"
-        job_id = lab.client.start_face_search(Video=video, CollectionId="guarded", FaceMatchThreshold=96)["JobId"]
+        job_id = lab.client.start_face_search(Video=video, CollectionId="guarded", FaceMatchThreshold=96)[
+            "JobId"
+        ]
         lab.client.start_label_detection(Video=video)
         with pytest.raises(ClientError) as limit:
             lab.client.start_face_detection(Video=video)

@@ -81,7 +81,12 @@ def render(
         photo = Image.open(image_path(appearance.photo)).convert("RGB")
         left, top, right, bottom = appearance.crop
         photos[appearance.name] = photo.crop(
-            (int(left * photo.width), int(top * photo.height), int(right * photo.width), int(bottom * photo.height))
+            (
+                int(left * photo.width),
+                int(top * photo.height),
+                int(right * photo.width),
+                int(bottom * photo.height),
+            )
         )
     with av.open(str(path), mode="w", format=container_format) as container:
         stream = container.add_stream("libx264", rate=fps)
@@ -95,7 +100,9 @@ def render(
                     continue
                 progress = (t - appearance.start_s) / (appearance.end_s - appearance.start_s)
                 photo = photos[appearance.name]
-                h = int(height * (appearance.height[0] + progress * (appearance.height[1] - appearance.height[0])))
+                h = int(
+                    height * (appearance.height[0] + progress * (appearance.height[1] - appearance.height[0]))
+                )
                 w = int(photo.width * h / photo.height)
                 x = int(width * (appearance.x[0] + progress * (appearance.x[1] - appearance.x[0])))
                 frame.paste(photo.resize((w, h), Image.Resampling.BILINEAR), (x, int(height * appearance.y)))
