@@ -41,6 +41,9 @@ from rekognito.video.tracking import FaceTracker, Observation, Track, link_track
 # frames matched that face (one stray frame does not make an identification).
 MIN_MATCH_SHARE = 0.25
 MAX_MATCHES_PER_FRAME = 10
+# A tracked face (same place as in the previous sample) is embedded and searched again
+# only every this many samples; in between it carries the identity of its last search.
+RESEARCH_EVERY = 4
 # Faces under this quality level are tracked but not searched (tiny or blurred faces give
 # embeddings that match nobody reliably).
 SEARCH_QUALITY = "LOW"
@@ -85,7 +88,7 @@ def _search_context(services: Services, job: Job) -> RequestContext:
 
 
 class FaceSearchAnalysis:
-    """Faces tracked per segment, searched per frame, identified per person."""
+    """Faces tracked per segment, searched when new and every few samples, identified per person."""
 
     def segment(self, services: Services, job: Job, frames: Iterable[SampledFrame], interval_ms: int) -> Any:
         collection_id = str(job.collection_id)
@@ -96,28 +99,41 @@ class FaceSearchAnalysis:
         floor = min_cosine(threshold, spec)
         analyzer = services.face_analyzer
         tracker = FaceTracker(interval_ms)
-        for frame in frames:
+        last_search: dict[int, tuple[int, list[list[Any]]]] = {}  # track -> (sample no., matches)
+        for sample, frame in enumerate(frames):
+            faces = analyzer.analyze(frame.image, embed=False)
             observations = []
-            for face in analyzer.analyze(frame.image, embed=True):
+            for face in faces:
                 detail = face.face_detail()
-                searchable = face.embedding is not None and not quality_reasons(face, SEARCH_QUALITY)
-                matches: list[list[Any]] = []
-                if searchable and face.embedding is not None:
-                    for candidate in store.search(
-                        collection_id, face.embedding, limit=MAX_MATCHES_PER_FRAME, min_cosine=floor
-                    ):
-                        score = similarity(candidate.cosine, spec)
-                        if score >= threshold:
-                            matches.append([candidate.face.face_id, score])
                 observations.append(
                     Observation(
-                        timestamp_ms=frame.timestamp_ms,
-                        box=_box_ratios(detail["BoundingBox"]),
-                        embedding=face.embedding if searchable else None,
-                        data={"face": detail, "matches": matches, "searchable": searchable},
+                        frame.timestamp_ms,
+                        _box_ratios(detail["BoundingBox"]),
+                        None,
+                        {"face": detail, "matches": [], "searchable": False},
                     )
                 )
-            tracker.update(observations)
+            continuing = tracker.predict(observations)
+            for face, obs, track_no in zip(faces, observations, continuing, strict=True):
+                recent = last_search.get(track_no) if track_no is not None else None
+                if recent is not None and sample - recent[0] < RESEARCH_EVERY:
+                    # The same face as a moment ago (boxes overlap): its identity carries over.
+                    obs.data["matches"] = [list(m) for m in recent[1]]
+                    obs.data["carried"] = True
+                    continue
+                if quality_reasons(face, SEARCH_QUALITY):
+                    continue
+                obs.embedding = analyzer.embed(face)
+                obs.data["searchable"] = True
+                for candidate in store.search(
+                    collection_id, obs.embedding, limit=MAX_MATCHES_PER_FRAME, min_cosine=floor
+                ):
+                    score = similarity(candidate.cosine, spec)
+                    if score >= threshold:
+                        obs.data["matches"].append([candidate.face.face_id, score])
+            for obs, track_no in zip(observations, tracker.update(observations), strict=True):
+                if obs.data["searchable"]:
+                    last_search[track_no] = (sample, obs.data["matches"])
         tracks = []
         for track in tracker.tracks:
             centroid = track.centroid
@@ -157,7 +173,7 @@ class FaceSearchAnalysis:
             for obs in person.observations:
                 if obs.data.get("searchable"):
                     searchable += 1
-                votes.update({face_id for face_id, _ in obs.data["matches"]})
+                    votes.update({face_id for face_id, _ in obs.data["matches"]})
             needed = max(1, math.ceil(MIN_MATCH_SHARE * searchable))
             accepted = {face_id for face_id, n in votes.items() if n >= needed}
             if not accepted:

@@ -115,8 +115,25 @@ class FaceTracker:
         self.interval_ms = interval_ms
         self.tracks: list[Track] = []
 
+    def predict(self, observations: list[Observation]) -> list[int | None]:
+        """The track each observation would continue (by what it carries now), or None."""
+        assigned = self._assign(observations)
+        return [assigned.get(i) for i in range(len(observations))]
+
     def update(self, observations: list[Observation]) -> list[int]:
         """Add one frame's faces; returns the track number of each, in order."""
+        assigned = self._assign(observations)
+        result = []
+        for o_index, obs in enumerate(observations):
+            found = assigned.get(o_index)
+            if found is None:
+                self.tracks.append(Track())
+                found = len(self.tracks) - 1
+            self.tracks[found].add(obs)
+            result.append(found)
+        return result
+
+    def _assign(self, observations: list[Observation]) -> dict[int, int]:
         pairs: list[tuple[float, int, int]] = []
         for o_index, obs in enumerate(observations):
             for t_index, track in enumerate(self.tracks):
@@ -131,15 +148,7 @@ class FaceTracker:
                 continue
             assigned[o_index] = t_index
             used.add(t_index)
-        result = []
-        for o_index, obs in enumerate(observations):
-            found = assigned.get(o_index)
-            if found is None:
-                self.tracks.append(Track())
-                found = len(self.tracks) - 1
-            self.tracks[found].add(obs)
-            result.append(found)
-        return result
+        return assigned
 
 
 def link_tracks(tracks: list[Track], interval_ms: int) -> list[Track]:
