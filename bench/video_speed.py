@@ -14,11 +14,13 @@ speed-up over real time), people found and false matches, into reports/video_spe
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
 import time
 import uuid
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +126,7 @@ def main() -> int:
     duration = 10.0 if args.quick else 30.0
     intervals = [500] if args.quick else [250, 500, 1000]
     scene = _scene(duration)
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     work = Path(tempfile.mkdtemp(prefix="video-bench-"))
     try:
         video = render(
@@ -184,6 +187,8 @@ def main() -> int:
             workers.stop()
             services.close()
         report = {
+            "load_average_at_start": load_at_start,
+            "pyav": metadata.version("av"),
             "video": {"width": 1280, "height": 720, "fps": 30, "codec": "h264", "seconds": duration},
             "workers": args.workers,
             "inference_threads": args.inference_threads,
