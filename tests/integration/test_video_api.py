@@ -329,3 +329,34 @@ def test_governance_policy_threshold_limit_and_deletion(
             lab.client.get_face_search(JobId=job_id)
         assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
     services.close()
+
+
+def test_text_and_moderation_jobs(lab: Lab, tmp_path: Path) -> None:
+    from tests.support.video import render_text
+
+    video = lab.upload(render_text(tmp_path / "sign.mp4", "OPEN SESAME", start_s=1.0, end_s=3.0))
+    text_job = lab.client.start_text_detection(Video=video, Filters={"WordFilter": {"MinConfidence": 80}})[
+        "JobId"
+    ]
+    moderation_job = lab.client.start_content_moderation(Video=video, MinConfidence=0)["JobId"]
+    text = lab.wait(lab.client.get_text_detection, text_job)
+    assert text["JobStatus"] == "SUCCEEDED", text.get("StatusMessage")
+    assert text["TextModelVersion"]
+    lines = [t for t in text["TextDetections"] if t["TextDetection"]["Type"] == "LINE"]
+    # The recogniser sometimes drops the space between the words: compare without spaces.
+    assert {t["TextDetection"]["DetectedText"].replace(" ", "") for t in lines} == {"OPENSESAME"}
+    assert sorted(t["Timestamp"] for t in lines) == [1000, 1500, 2000, 2500]
+    words = [t for t in text["TextDetections"] if t["TextDetection"]["Type"] == "WORD"]
+    for line in lines:
+        own = [w for w in words if w["TextDetection"]["ParentId"] == line["TextDetection"]["Id"]]
+        own = [w for w in own if w["Timestamp"] == line["Timestamp"]]
+        assert "".join(w["TextDetection"]["DetectedText"] for w in own) == "OPENSESAME"
+    moderation = lab.wait(lab.client.get_content_moderation, moderation_job)
+    assert moderation["JobStatus"] == "SUCCEEDED", moderation.get("StatusMessage")
+    assert moderation["ModerationModelVersion"]
+    stamps = {m["Timestamp"] for m in moderation["ModerationLabels"]}
+    assert stamps == set(range(0, 4000, 500))  # MinConfidence 0: every analysed frame
+    segments = lab.client.get_content_moderation(JobId=moderation_job, AggregateBy="SEGMENTS", SortBy="NAME")
+    names = [s["ModerationLabel"]["Name"] for s in segments["ModerationLabels"]]
+    assert names == sorted(names) and len(names) == len(set(names))
+    assert all(s["DurationMillis"] == 4000 for s in segments["ModerationLabels"])

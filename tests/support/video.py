@@ -119,3 +119,25 @@ def corrupt_copy(source: Path, target: Path) -> Path:
     noise = random.Random(7).randbytes(256 * 1024)
     target.write_bytes(data + noise)
     return target
+
+
+def render_text(
+    path: Path, text: str, *, start_s: float, end_s: float, duration_s: float = 4.0, fps: int = 10
+) -> Path:
+    """A white 640x360 video showing ``text`` in large black letters between two times."""
+    from PIL import ImageFont
+
+    font = ImageFont.load_default(size=56)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        for index in range(int(duration_s * fps)):
+            frame = Image.new("RGB", (640, 360), (255, 255, 255))
+            if start_s <= index / fps < end_s:
+                ImageDraw.Draw(frame).text((60, 140), text, fill=(0, 0, 0), font=font)
+            for packet in stream.encode(av.VideoFrame.from_image(frame)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
