@@ -92,6 +92,13 @@ class Settings:
     video_retention_days: float = 7.0
     video_max_bytes: int = 10 * 1024**3
     video_max_duration_s: int = 6 * 3600
+    # Deployed (SAM): jobs in this DynamoDB table, results in this bucket, work announced on
+    # this SQS queue; messages of its dead-letter queue fail their job. Unset: the local
+    # SQLite job store under data_dir, polled by the workers of `rekognito serve`.
+    video_jobs_table: str | None = None
+    video_results_bucket: str | None = None
+    video_queue_url: str | None = None
+    video_dead_letter_queue_arn: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -136,6 +143,10 @@ class Settings:
             video_retention_days=float(_int(env, "REKOGNITO_VIDEO_RETENTION_DAYS", 7, 1)),
             video_max_bytes=_int(env, "REKOGNITO_VIDEO_MAX_BYTES", 10 * 1024**3, 1),
             video_max_duration_s=_int(env, "REKOGNITO_VIDEO_MAX_DURATION_S", 6 * 3600, 1),
+            video_jobs_table=_optional(env, "REKOGNITO_VIDEO_JOBS_TABLE"),
+            video_results_bucket=_optional(env, "REKOGNITO_VIDEO_RESULTS_BUCKET"),
+            video_queue_url=_optional(env, "REKOGNITO_VIDEO_QUEUE_URL"),
+            video_dead_letter_queue_arn=_optional(env, "REKOGNITO_VIDEO_DEAD_LETTER_QUEUE_ARN"),
             extra={k: v for k, v in env.items() if k.startswith("REKOGNITO_")},
         )
 

@@ -37,6 +37,7 @@ from rekognito.operations.registry import operation
 from rekognito.video.analysis import JOB_TYPES
 from rekognito.video.decode import VideoSupportMissing, require_video_support
 from rekognito.video.jobs import SUCCEEDED, JobExists, job_store
+from rekognito.video.queue import work_queue
 from rekognito.video.worker import video_source
 
 # Collection policy key: "deny" refuses StartFaceSearch on the collection (docs/governance.md).
@@ -48,10 +49,14 @@ def _start(ctx: RequestContext, params: dict[str, Any], api: str) -> dict[str, A
     settings = services.settings
     s3 = require_s3_video(params)
     ctx.audit["video"] = f"s3://{s3['Bucket']}/{s3['Name']}"
-    try:
-        require_video_support()
-    except VideoSupportMissing as exc:
-        raise InternalServerError(str(exc)) from exc
+    queue = work_queue(services)
+    if not queue.announces:
+        # Local workers run in this installation: it must be able to decode. (Deployed, the
+        # worker function carries PyAV and the API function does not.)
+        try:
+            require_video_support()
+        except VideoSupportMissing as exc:
+            raise InternalServerError(str(exc)) from exc
     stored = dict(params)
     collection_id = params.get("CollectionId")
     if api == "FACE_SEARCH":
@@ -68,8 +73,9 @@ def _start(ctx: RequestContext, params: dict[str, Any], api: str) -> dict[str, A
     video_source(services).size(s3["Bucket"], s3["Name"], s3.get("Version"), settings.video_max_bytes)
     token = params.get("ClientRequestToken")
     digest = fingerprint(params)
+    store = job_store(services)
     try:
-        job = job_store(services).create(
+        job = store.create(
             job_id=uuid.uuid4().hex,
             api=api,
             owner=owner_of(ctx),
@@ -86,16 +92,23 @@ def _start(ctx: RequestContext, params: dict[str, Any], api: str) -> dict[str, A
                 "ClientRequestToken was used before with different parameters"
             ) from exists
         job = exists.job
+        ctx.audit["job_id"] = job.job_id
+        return {"JobId": job.job_id}
     if job is None:
         raise LimitExceededException(
             f"There are already {settings.video_max_jobs} video jobs in progress; try again later"
         )
     ctx.audit["job_id"] = job.job_id
+    try:
+        queue.submit(job.job_id, "plan")
+    except Exception as exc:
+        store.fail(job.job_id, "The job could not be queued", time.time())
+        raise InternalServerError("The video job could not be queued; try again") from exc
     return {"JobId": job.job_id}
 
 
 def _job(ctx: RequestContext, params: dict[str, Any], api: str) -> Any:
-    job = job_store(ctx.services).get(params["JobId"])
+    job = job_store(ctx.services).get(params["JobId"], time.time())
     if job is None or job.api != api:
         raise ResourceNotFoundException(f"Job {params['JobId']} was not found (or its results expired)")
     authorize_read(ctx, job)

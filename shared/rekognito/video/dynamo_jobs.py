@@ -25,7 +25,17 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from rekognito.video.jobs import FAILED, IN_FLIGHT, PLANNING, RUNNING, SUCCEEDED, Job, JobExists, Segment, Work
+from rekognito.video.jobs import (
+    FAILED,
+    IN_FLIGHT,
+    PLANNING,
+    RUNNING,
+    SUCCEEDED,
+    Job,
+    JobExists,
+    Segment,
+    Work,
+)
 
 COUNTER = {"pk": "counter", "sk": "inflight"}
 
@@ -51,11 +61,11 @@ def _job(item: dict[str, Any]) -> Job:
         client_token=item.get("client_token"),
         state=str(item["state"]),
         status_message=item.get("status_message"),
-        video=json.loads(item["video"]) if item.get("video") else None,
+        video=json.loads(item["video_meta"]) if item.get("video_meta") else None,
         created_at=float(item["created_at"]),
         finished_at=float(item["finished_at"]) if item.get("finished_at") is not None else None,
         expires_at=float(item["expires_at"]) if item.get("expires_at") is not None else None,
-        attempts=int(item.get("attempts", 0)),
+        attempts=int(item.get("tries", 0)),
     )
 
 
@@ -64,6 +74,9 @@ def _pack(value: Any) -> bytes:
 
 
 class DynamoJobStore:
+    # The worker publishes a job's completion as soon as it ends (no polling loop here).
+    deferred_notifications = False
+
     def __init__(
         self,
         table: Any,
@@ -125,7 +138,9 @@ class DynamoJobStore:
         return json.loads(gzip.decompress(body))
 
     def _release_slot(self) -> None:
-        self._table.update_item(Key=COUNTER, UpdateExpression="ADD n :minus", ExpressionAttributeValues={":minus": -1})
+        self._table.update_item(
+            Key=COUNTER, UpdateExpression="ADD slots :minus", ExpressionAttributeValues={":minus": -1}
+        )
 
     def _segment_keys(self, job_id: str) -> list[dict[str, Any]]:
         from boto3.dynamodb.conditions import Key
@@ -170,8 +185,8 @@ class DynamoJobStore:
                     raise JobExists(job)
         taken = self._conditional(
             Key=COUNTER,
-            UpdateExpression="ADD n :one",
-            ConditionExpression="attribute_not_exists(n) OR n < :max",
+            UpdateExpression="ADD slots :one",
+            ConditionExpression="attribute_not_exists(slots) OR slots < :max",
             ExpressionAttributeValues={":one": 1, ":max": max_in_flight},
         )
         if taken is None:
@@ -199,7 +214,7 @@ class DynamoJobStore:
             "fingerprint": fingerprint,
             "state": PLANNING,
             "created_at": _dec(now),
-            "attempts": 0,
+            "tries": 0,
         }
         if collection_id is not None:
             item["collection_id"] = collection_id
@@ -224,7 +239,9 @@ class DynamoJobStore:
     def delete_for_collection(self, collection_id: str, api: str) -> list[str]:
         from boto3.dynamodb.conditions import Key
 
-        found = self._table.query(IndexName="collection", KeyConditionExpression=Key("collection_id").eq(collection_id))
+        found = self._table.query(
+            IndexName="collection", KeyConditionExpression=Key("collection_id").eq(collection_id)
+        )
         deleted = []
         for item in found.get("Items", []):
             if item.get("api") != api:
@@ -244,7 +261,9 @@ class DynamoJobStore:
 
     # -- the worker side ------------------------------------------------------------------
 
-    def lease(self, job_id: str, kind: str, index: int | None, worker: str, now: float, lease_s: float) -> Work | None:
+    def lease(
+        self, job_id: str, kind: str, index: int | None, worker: str, now: float, lease_s: float
+    ) -> Work | None:
         """Take the piece an SQS message names; None if it is done, taken, or its job gone."""
         job = self.get(job_id)
         if job is None:
@@ -255,24 +274,32 @@ class DynamoJobStore:
             assert index is not None
             updated = self._conditional(
                 Key={"pk": job_id, "sk": f"seg#{index:05d}"},
-                UpdateExpression="SET lease_owner = :w, lease_until = :until ADD attempts :one",
-                ConditionExpression=f"attribute_exists(pk) AND done = :zero AND {free}",
+                UpdateExpression="SET lease_owner = :w, lease_until = :until ADD tries :one",
+                ConditionExpression=f"attribute_exists(pk) AND finished = :zero AND {free}",
                 ExpressionAttributeValues={**values, ":zero": 0},
                 ReturnValues="ALL_NEW",
             )
             if updated is None or job.state != RUNNING:
                 return None
             seg = {k: _num(v) for k, v in updated["Attributes"].items()}
-            if int(seg["attempts"]) > self.max_attempts:
-                self.fail(job_id, f"The video worker stopped {self.max_attempts} times while processing this job", now)
+            if int(seg["tries"]) > self.max_attempts:
+                self.fail(
+                    job_id,
+                    f"The video worker stopped {self.max_attempts} times while processing this job",
+                    now,
+                )
                 return None
-            return Work("segment", job, Segment(job_id, index, int(seg["start_ms"]), int(seg["end_ms"]), int(seg["attempts"])))
+            return Work(
+                "segment",
+                job,
+                Segment(job_id, index, int(seg["start_ms"]), int(seg["end_ms"]), int(seg["tries"])),
+            )
         state = PLANNING if kind == "plan" else RUNNING
         updated = self._conditional(
             Key={"pk": job_id, "sk": "job"},
-            UpdateExpression="SET lease_owner = :w, lease_until = :until ADD attempts :one",
+            UpdateExpression="SET lease_owner = :w, lease_until = :until ADD tries :one",
             ConditionExpression=f"#s = :state AND {free}"
-            + (" AND done = total" if kind == "finish" else ""),
+            + (" AND seg_done = seg_total" if kind == "finish" else ""),
             ExpressionAttributeNames={"#s": "state"},
             ExpressionAttributeValues={**values, ":state": state},
             ReturnValues="ALL_NEW",
@@ -281,9 +308,15 @@ class DynamoJobStore:
             return None
         leased = _job({k: _num(v) for k, v in updated["Attributes"].items()})
         if leased.attempts > self.max_attempts:
-            self.fail(job_id, f"The video worker stopped {self.max_attempts} times while processing this job", now)
+            self.fail(
+                job_id, f"The video worker stopped {self.max_attempts} times while processing this job", now
+            )
             return None
         return Work(kind, leased)
+
+    def claim(self, worker: str, now: float, lease_s: float) -> Work | None:
+        """Deployed, work comes as SQS messages (:meth:`lease`), never by polling."""
+        raise NotImplementedError("the DynamoDB job store is driven by SQS messages (lease)")
 
     def renew(self, work: Work, worker: str, until: float) -> bool:
         key = (
@@ -312,15 +345,15 @@ class DynamoJobStore:
                         "sk": f"seg#{index:05d}",
                         "start_ms": start,
                         "end_ms": end,
-                        "done": 0,
-                        "attempts": 0,
+                        "finished": 0,
+                        "tries": 0,
                     }
                 )
         return (
             self._conditional(
                 Key={"pk": work.job.job_id, "sk": "job"},
-                UpdateExpression="SET #s = :running, video = :video, total = :total, done = :zero, attempts = :zero "
-                "REMOVE lease_owner, lease_until",
+                UpdateExpression="SET #s = :running, video_meta = :video, seg_total = :total, seg_done = :zero, "
+                "tries = :zero REMOVE lease_owner, lease_until",
                 ConditionExpression="lease_owner = :w AND #s = :planning",
                 ExpressionAttributeNames={"#s": "state"},
                 ExpressionAttributeValues={
@@ -341,20 +374,22 @@ class DynamoJobStore:
         self._put_blob(f"segments/{job_id}/{index:05d}.json.gz", result)
         marked = self._conditional(
             Key={"pk": job_id, "sk": f"seg#{index:05d}"},
-            UpdateExpression="SET done = :one REMOVE lease_owner, lease_until",
-            ConditionExpression="lease_owner = :w AND done = :zero",
+            UpdateExpression="SET finished = :one REMOVE lease_owner, lease_until",
+            ConditionExpression="lease_owner = :w AND finished = :zero",
             ExpressionAttributeValues={":one": 1, ":zero": 0, ":w": worker},
         )
         if marked is None:
             return False
         self._table.update_item(
-            Key={"pk": job_id, "sk": "job"}, UpdateExpression="ADD done :one", ExpressionAttributeValues={":one": 1}
+            Key={"pk": job_id, "sk": "job"},
+            UpdateExpression="ADD seg_done :one",
+            ExpressionAttributeValues={":one": 1},
         )
         return True
 
     def all_segments_done(self, job_id: str) -> bool:
         item = self._table.get_item(Key={"pk": job_id, "sk": "job"}, ConsistentRead=True).get("Item") or {}
-        return item.get("total") is not None and item.get("done") == item.get("total")
+        return item.get("seg_total") is not None and item.get("seg_done") == item.get("seg_total")
 
     def segment_results(self, job_id: str) -> list[Any]:
         keys = sorted(k["sk"] for k in self._segment_keys(job_id))
@@ -365,7 +400,8 @@ class DynamoJobStore:
         self._put_blob(f"results/{job_id}.json.gz", result)
         done = self._conditional(
             Key={"pk": job_id, "sk": "job"},
-            UpdateExpression="SET #s = :ok, finished_at = :now, expires_at = :exp REMOVE lease_owner, lease_until",
+            UpdateExpression="SET #s = :ok, finished_at = :now, expires_at = :exp "
+            "REMOVE lease_owner, lease_until",
             ConditionExpression="lease_owner = :w AND #s = :running",
             ExpressionAttributeNames={"#s": "state"},
             ExpressionAttributeValues={

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from rekognito.services import Services
@@ -118,6 +118,46 @@ class Work:
     segment: Segment | None = None
 
 
+class VideoJobStore(Protocol):
+    """What the video operations and the worker need from a job store (SQLite or DynamoDB)."""
+
+    deferred_notifications: bool
+
+    def create(
+        self,
+        *,
+        job_id: str,
+        api: str,
+        owner: str,
+        collection_id: str | None,
+        params: dict[str, Any],
+        fingerprint: str,
+        client_token: str | None,
+        max_in_flight: int,
+        now: float,
+    ) -> Job | None: ...
+    def get(self, job_id: str, now: float | None = None) -> Job | None: ...
+    def result(self, job_id: str) -> Any: ...
+    def delete_for_collection(self, collection_id: str, api: str) -> list[str]: ...
+    def purge_expired(self, now: float) -> list[str]: ...
+    def claim(self, worker: str, now: float, lease_s: float) -> Work | None: ...
+    def lease(
+        self, job_id: str, kind: str, index: int | None, worker: str, now: float, lease_s: float
+    ) -> Work | None: ...
+    def renew(self, work: Work, worker: str, until: float) -> bool: ...
+    def planned(
+        self, work: Work, worker: str, video: dict[str, Any], bounds: list[tuple[int, int]], now: float
+    ) -> bool: ...
+    def segment_done(self, work: Work, worker: str, result: Any) -> bool: ...
+    def all_segments_done(self, job_id: str) -> bool: ...
+    def segment_results(self, job_id: str) -> list[Any]: ...
+    def succeed(self, work: Work, worker: str, result: Any, now: float) -> bool: ...
+    def fail(self, job_id: str, message: str, now: float) -> bool: ...
+    def unnotified(self) -> list[Job]: ...
+    def mark_notified(self, job_id: str) -> None: ...
+    def close(self) -> None: ...
+
+
 class JobExists(Exception):
     """A job with this client token exists; ``job`` is it."""
 
@@ -165,6 +205,9 @@ def _job(row: tuple[Any, ...]) -> Job:
 
 class JobStore:
     """Video jobs, segments and results in one SQLite file; safe across threads and processes."""
+
+    # Completion notifications are published by the workers' loop (``unnotified``).
+    deferred_notifications = True
 
     def __init__(self, data_dir: Path, *, max_attempts: int = 3, retention_s: float = 7 * 86400.0) -> None:
         directory = data_dir / "video"
@@ -247,10 +290,14 @@ class JobStore:
         assert job is not None
         return job
 
-    def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str, now: float | None = None) -> Job | None:
+        """The job; with ``now``, None once its results expired (even before the purge)."""
         with self._lock:
             row = self._db.execute(f"{_SELECT_JOBS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-        return None if row is None else _job(row)
+        job = None if row is None else _job(row)
+        if job is not None and now is not None and job.expires_at is not None and job.expires_at <= now:
+            return None
+        return job
 
     def result(self, job_id: str) -> Any:
         with self._lock:
@@ -268,6 +315,19 @@ class JobStore:
             ]
             db.execute("DELETE FROM jobs WHERE collection_id = ? AND api = ?", (collection_id, api))
         return ids
+
+    def lease(
+        self, job_id: str, kind: str, index: int | None, worker: str, now: float, lease_s: float
+    ) -> Work | None:
+        """Only the SAM app's store is driven by messages; here workers ``claim``."""
+        raise NotImplementedError("the SQLite job store is polled with claim()")
+
+    def all_segments_done(self, job_id: str) -> bool:
+        with self._lock:
+            (left,) = self._db.execute(
+                "SELECT COUNT(*) FROM segments WHERE job_id = ? AND done = 0", (job_id,)
+            ).fetchone()
+        return int(left) == 0
 
     def purge_expired(self, now: float) -> list[str]:
         """Delete finished jobs past their ``expires_at``; their ids."""
@@ -452,18 +512,27 @@ class JobStore:
         return {str(state): int(n) for state, n in rows}
 
 
-def job_store(services: Services) -> JobStore:
-    """The process's job store (a service component, created on first use)."""
-    return services.component(
-        "video_jobs",
-        lambda s: JobStore(
-            s.data_dir, max_attempts=s.video_max_attempts, retention_s=s.video_retention_days * 86400.0
-        ),
-    )
+def job_store(services: Services) -> VideoJobStore:
+    """The process's job store (a service component, created on first use): SQLite under the
+    data dir, or DynamoDB + S3 when ``REKOGNITO_VIDEO_JOBS_TABLE`` is set (the SAM app)."""
+
+    def create(settings: Any) -> VideoJobStore:
+        if settings.video_jobs_table:
+            from rekognito.video.dynamo_jobs import DynamoJobStore
+
+            return DynamoJobStore.from_settings(settings)
+        return JobStore(
+            settings.data_dir,
+            max_attempts=settings.video_max_attempts,
+            retention_s=settings.video_retention_days * 86400.0,
+        )
+
+    return services.component("video_jobs", create)
 
 
 def delete_collection_jobs(services: Services, collection_id: str) -> list[str]:
     """Delete the face search jobs (and their matches) of a deleted collection."""
-    if not (services.settings.data_dir / "video" / "jobs.sqlite3").exists():
+    settings = services.settings
+    if not settings.video_jobs_table and not (settings.data_dir / "video" / "jobs.sqlite3").exists():
         return []
     return job_store(services).delete_for_collection(collection_id, "FACE_SEARCH")

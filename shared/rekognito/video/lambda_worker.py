@@ -21,7 +21,9 @@ from rekognito.video.worker import VideoWorker
 log = logging.getLogger(__name__)
 
 
-def handle_sqs_event(event: dict[str, Any], context: Any = None, services: Services | None = None) -> dict[str, Any]:
+def handle_sqs_event(
+    event: dict[str, Any], context: Any = None, services: Services | None = None
+) -> dict[str, Any]:
     services = services or get_services()
     worker = VideoWorker(services)
     dead_letters = services.settings.video_dead_letter_queue_arn

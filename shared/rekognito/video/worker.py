@@ -35,8 +35,9 @@ from rekognito.operations.context import Principal, RequestContext
 from rekognito.services import Services
 from rekognito.video.analysis import JOB_TYPES
 from rekognito.video.decode import SampledFrame, VideoDecodeError, VideoSupportMissing, probe, sample_frames
-from rekognito.video.jobs import Job, JobStore, Work, job_store
+from rekognito.video.jobs import Job, VideoJobStore, Work, job_store
 from rekognito.video.notify import SnsNotifier, completion_message
+from rekognito.video.queue import work_queue
 from rekognito.video.source import S3VideoSource
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class Heartbeat:
     """Renews a lease every third of its length until closed; ``lost`` once a renewal fails."""
 
     def __init__(
-        self, store: JobStore, work: Work, worker: str, lease_s: float, clock: Callable[[], float]
+        self, store: VideoJobStore, work: Work, worker: str, lease_s: float, clock: Callable[[], float]
     ) -> None:
         self._store, self._work, self._worker = store, work, worker
         self._lease_s, self._clock = lease_s, clock
@@ -114,6 +115,7 @@ class VideoWorker:
         self.services = services
         self.settings = services.settings
         self.store = job_store(services)
+        self.queue = work_queue(services)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.clock = clock
         self.tmp_dir = self.settings.data_dir / "video" / "tmp"
@@ -139,6 +141,26 @@ class VideoWorker:
         work = self.store.claim(self.worker_id, self.clock(), self.settings.video_lease_seconds)
         if work is None:
             return False
+        self.process(work)
+        return True
+
+    def process_message(self, job_id: str, kind: str, index: int | None) -> None:
+        """Do the piece an SQS message names (deployed), unless it is done or taken."""
+        work = self.store.lease(
+            job_id, kind, index, self.worker_id, self.clock(), self.settings.video_lease_seconds
+        )
+        if work is None:
+            log.info("video message skipped", extra={"job_id": job_id, "kind": kind, "segment": index})
+            return
+        self.process(work)
+
+    def give_up(self, job_id: str, kind: str) -> None:
+        """A piece failed on every delivery (its message reached the dead-letter queue)."""
+        job = self.store.get(job_id)
+        if job is not None:
+            self._fail(job, f"The video worker failed {self.settings.video_max_attempts} times ({kind})")
+
+    def process(self, work: Work) -> None:
         job = work.job
         log.info(
             "video work",
@@ -165,7 +187,8 @@ class VideoWorker:
         except Exception:
             # Unexpected: the lease runs out and the piece is tried again (max_attempts).
             log.exception("video work failed", extra={"job_id": job.job_id, "kind": work.kind})
-        return True
+            if self.queue.announces:
+                raise  # the message comes back after its visibility timeout
 
     # -- the pieces -----------------------------------------------------------------------
 
@@ -195,6 +218,8 @@ class VideoWorker:
         bounds = segment_bounds(info.duration_ms, self.settings.video_segment_seconds * 1000)
         if not self.store.planned(work, self.worker_id, info.to_api(), bounds, self.clock()):
             raise LeaseLost(work.job.job_id)
+        for index in range(len(bounds)):
+            self.queue.submit(work.job.job_id, "segment", index)
 
     def _frames(
         self, path: Path, interval_ms: int, start_ms: int, end_ms: int, beat: Heartbeat
@@ -213,6 +238,8 @@ class VideoWorker:
         beat.check()
         if not self.store.segment_done(work, self.worker_id, result):
             raise LeaseLost(job.job_id)
+        if self.queue.announces and self.store.all_segments_done(job.job_id):
+            self.queue.submit(job.job_id, "finish")
 
     def _finish(self, work: Work) -> None:
         job = work.job
@@ -225,6 +252,7 @@ class VideoWorker:
         self._cleanup(job)
         if job.api == "FACE_SEARCH":
             self._audit_search(job, merged, None)
+        self._notify_now(job)
         log.info(
             "video job succeeded", extra={"job_id": job.job_id, "api": job.api, "items": len(merged["items"])}
         )
@@ -234,6 +262,7 @@ class VideoWorker:
             log.info("video job failed", extra={"job_id": job.job_id, "api": job.api, "reason": message})
             if job.api == "FACE_SEARCH":
                 self._audit_search(job, None, "VideoJobFailed")
+            self._notify_now(job)
         self._cleanup(job)
 
     def _cleanup(self, job: Job) -> None:
@@ -271,6 +300,22 @@ class VideoWorker:
             log.exception("video audit record failed", extra={"job_id": job.job_id})
 
     # -- housekeeping ---------------------------------------------------------------------
+
+    def _notify_now(self, job: Job) -> None:
+        """Stores without a notification loop (DynamoDB) publish as soon as a job ends."""
+        if self.store.deferred_notifications:
+            return
+        finished = self.store.get(job.job_id)
+        channel = job.params.get("NotificationChannel")
+        if finished is None or finished.job_status == "IN_PROGRESS" or not channel:
+            return
+        try:
+            notifier(self.services).publish(
+                channel["SNSTopicArn"], completion_message(finished, finished.api)
+            )
+        except Exception:
+            # Once, best effort: the job's state is final either way (clients can poll).
+            log.exception("video notification failed", extra={"job_id": job.job_id})
 
     def publish_notifications(self) -> None:
         for job in self.store.unnotified():
