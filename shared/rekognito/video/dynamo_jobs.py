@@ -352,8 +352,8 @@ class DynamoJobStore:
         return (
             self._conditional(
                 Key={"pk": work.job.job_id, "sk": "job"},
-                UpdateExpression="SET #s = :running, video_meta = :video, seg_total = :total, seg_done = :zero, "
-                "tries = :zero REMOVE lease_owner, lease_until",
+                UpdateExpression="SET #s = :running, video_meta = :video, seg_total = :total, "
+                "seg_done = :zero, tries = :zero REMOVE lease_owner, lease_until",
                 ConditionExpression="lease_owner = :w AND #s = :planning",
                 ExpressionAttributeNames={"#s": "state"},
                 ExpressionAttributeValues={
