@@ -39,7 +39,8 @@ def require_video_support() -> Any:
         import av
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise VideoSupportMissing(
-            "video analysis needs PyAV: pip install 'rekognito[video]' (see docs/video.md)"
+            "Video analysis is not available on this server: it needs PyAV (pip install "
+            "'rekognito[video]') or, deployed, the video worker (VideoWorkerImageUri); see docs/video.md"
         ) from exc
     return av
 
