@@ -173,6 +173,19 @@ def test_face_search_finds_both_people_when_they_appear_and_nobody_else(
     by_index = lab.client.get_face_search(JobId=job_id, SortBy="INDEX")["Persons"]
     keys = [(p["Person"]["Index"], p["Timestamp"]) for p in by_index]
     assert keys == sorted(keys) and len(by_index) == len(persons)
+    # Audited: the Start (video, threshold), the worker's result, each Get (the FaceIds shown).
+    audit = [json.loads(line) for line in (lab.services.settings.data_dir / "audit" / "audit.jsonl").open()]
+    (start,) = [e for e in audit if e["operation"] == "StartFaceSearch"]
+    assert start["collection"] == "family" and start["details"]["video"].endswith("/scene.mp4")
+    assert start["details"]["effective_threshold"] == 80
+    (found,) = [e for e in audit if e["operation"] == "VideoFaceSearchResult"]
+    assert found["collection"] == "family" and found["principal"] == "anonymous"
+    assert sorted(found["face_ids"]) == sorted(face_names)
+    assert sorted(found["details"]["first_seen_ms"]) == [2000, 6000]
+    assert found["thresholds"] == {"FaceMatchThreshold": 80.0}
+    gets = [e for e in audit if e["operation"] == "GetFaceSearch" and e["error"] is None]
+    assert gets and all(e["collection"] == "family" for e in gets)
+    assert set(gets[-1]["face_ids"]) == set(face_names)
 
 
 def test_notification_through_sns_to_sqs(

@@ -69,6 +69,7 @@ def _start(ctx: RequestContext, params: dict[str, Any], api: str) -> dict[str, A
         stored["_threshold"] = effective_threshold(
             collection, params.get("FaceMatchThreshold"), "FaceMatchThreshold"
         )
+        ctx.audit["effective_threshold"] = stored["_threshold"]
     stored["_interval_ms"] = settings.video_sample_ms
     video_source(services).size(s3["Bucket"], s3["Name"], s3.get("Version"), settings.video_max_bytes)
     token = params.get("ClientRequestToken")
