@@ -3,6 +3,13 @@
 Only JPEG and PNG are accepted, as by Rekognition. The header is read first and the pixel
 count checked before any pixel is decoded, so a decompression bomb is refused cheaply. The
 EXIF orientation is applied, so boxes are relative to the upright image.
+
+Every mode Pillow decodes a JPEG or PNG into becomes 8-bit RGB by :func:`to_rgb`: 16-bit
+grayscale (``I;16``, ``I;16B``, ``I``) is scaled, not clipped, to 0..255 (Pillow's own
+conversion clips every value above 255 to white); images with transparency (``RGBA``,
+``LA``, ``P``/``L``/``RGB`` with a transparent colour) are composited over white, so
+transparent pixels do not show whatever colour happens to lie under them; CMYK and
+palette images go through Pillow's conversion.
 """
 
 from __future__ import annotations
@@ -21,6 +28,25 @@ MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_S3_IMAGE_BYTES = 15 * 1024 * 1024
 MIN_DIMENSION = 1
 _FORMATS = ("JPEG", "PNG")
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+_SIXTEEN_TO_EIGHT = 65535 / 255  # 257: 0 -> 0, 65535 -> 255
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit RGB, its full range kept (see the module docstring)."""
+    mode = image.mode
+    if mode in _SIXTEEN_BIT_MODES or mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if mode != "F":
+            values = values / _SIXTEEN_TO_EIGHT
+        gray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray).convert("RGB")
+    if mode in _ALPHA_MODES or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
 
 
 @dataclass(frozen=True)
@@ -60,7 +86,7 @@ def decode_image(data: bytes, *, max_pixels: int, max_bytes: int = MAX_IMAGE_BYT
                 )
             image.load()
             upright: Image.Image = ImageOps.exif_transpose(image) or image
-            rgb_image = upright.convert("RGB")
+            rgb_image = to_rgb(upright)
     except (ImageTooLargeException, InvalidImageFormatException):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -1,5 +1,12 @@
 """The drop folder of ``rekognito serve``: a local S3 + SQS (moto) and a queue poller.
 
+moto's S3 and SQS apps are served by waitress (``rekognito.server.ThreadedWsgiServer``)
+behind :class:`rekognito.local_gate.LocalAwsGate`, which checks every request's SigV4
+signature against the principals of the API and their grants (``index:C`` to put into
+``C/``, ``delete:C`` to remove, reads as for ``S3Object``), and keeps the queues to the
+server itself. The server's own clients (the poller, ``S3Object`` reads) sign with a key
+made at start and held in memory only.
+
 It reproduces the ingestion path of ``template.yaml`` in one process: a bucket whose
 ``s3:ObjectCreated:*`` and ``s3:ObjectRemoved:*`` notifications go to a queue with a
 dead-letter queue, and, in place of Lambda's SQS event source, a thread that long-polls the
@@ -15,11 +22,14 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from xml.sax.saxutils import escape
 
+from rekognito.server import ServerLimits, ThreadedWsgiServer
 from rekognito.services import Services
 
 log = logging.getLogger("rekognito.local_aws")
@@ -30,23 +40,44 @@ MAX_RECEIVE_COUNT = 3
 VISIBILITY_TIMEOUT_S = 5
 WAIT_TIME_S = 1
 BATCH_SIZE = 10
-# moto accepts any credentials; these keep the user's real ones away from the local S3.
+# Keys for a moto server without the gate (tests' stand-alone queues); they also keep the
+# user's real credentials away from a local S3.
 DUMMY_ACCESS_KEY = "rekognito-local"
 DUMMY_SECRET_KEY = "rekognito-local"  # noqa: S105 - not a secret
+# Objects of the local S3 up to this size (a drop-folder image is at most 15 MB; the CLI
+# uploads in 8 MiB parts).
+MAX_S3_BODY_BYTES = 64 * 1024 * 1024
 
 
-def local_clients(endpoint_url: str, region: str) -> tuple[Any, Any]:
-    """S3 (path-style) and SQS clients for the local endpoint, with dummy credentials."""
+def internal_keys() -> tuple[str, str]:
+    """A fresh key pair for the server's own S3/SQS clients, never written anywhere."""
+    return "RKSERVER" + secrets.token_hex(6).upper(), secrets.token_urlsafe(30)
+
+
+def local_clients(
+    endpoint_url: str, region: str, keys: tuple[str, str] = (DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY)
+) -> tuple[Any, Any]:
+    """S3 (path-style) and SQS clients for the local endpoint, signing with ``keys``."""
     import boto3
     from botocore.config import Config
 
     session = boto3.session.Session(
-        aws_access_key_id=DUMMY_ACCESS_KEY, aws_secret_access_key=DUMMY_SECRET_KEY, region_name=region
+        aws_access_key_id=keys[0], aws_secret_access_key=keys[1], region_name=region
     )
     config = Config(retries={"max_attempts": 2, "mode": "standard"}, s3={"addressing_style": "path"})
     s3 = session.client("s3", endpoint_url=endpoint_url, config=config)
     sqs = session.client("sqs", endpoint_url=endpoint_url, config=config)
     return s3, sqs
+
+
+def local_sns_client(endpoint_url: str, region: str, keys: tuple[str, str]) -> Any:
+    """An SNS client for the local endpoint (stored-video notifications), signing with ``keys``."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id=keys[0], aws_secret_access_key=keys[1], region_name=region
+    )
+    return session.client("sns", endpoint_url=endpoint_url)
 
 
 def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
@@ -85,6 +116,57 @@ class LocalAws:
         self._stopping.set()
         self._poller.join(timeout=WAIT_TIME_S + 30)
         self._server.stop()
+
+
+def _object_exists(bucket: str, key: str) -> bool:
+    """Whether moto's S3 holds ``bucket/key`` (asked of its backend, not over HTTP)."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    try:
+        return s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(bucket, key) is not None
+    except Exception:  # a missing bucket: nothing to overwrite
+        return False
+
+
+def s3_error_body(status: int, message: str) -> tuple[list[tuple[str, str]], bytes]:
+    """An S3-style XML error for requests the HTTP server refuses (malformed, too large)."""
+    code = "EntityTooLarge" if status == 413 else "InternalError" if status >= 500 else "BadRequest"
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
+    ).encode()
+    return [("Content-Type", "application/xml")], body
+
+
+def start_gated_moto(
+    services: Services, *, host: str, port: int, keys: tuple[str, str]
+) -> ThreadedWsgiServer:
+    """moto's S3 and SQS behind :class:`LocalAwsGate`, served on ``host:port``."""
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    from rekognito.local_gate import LocalAwsGate, install_event_attribution
+    from rekognito.security.principals import PrincipalRegistry
+
+    settings = services.settings
+    install_event_attribution()
+    registry = PrincipalRegistry(settings.data_dir) if settings.auth_mode == "sigv4" else None
+    gate = LocalAwsGate(
+        s3_app=create_backend_app("s3"),
+        sqs_app=create_backend_app("sqs"),
+        registry=registry,
+        internal_keys=keys,
+        region=settings.region,
+        drop_bucket=settings.ingest_bucket,
+        exists=_object_exists,
+        # Stored-video completion notifications (docs/video.md).
+        sns_app=create_backend_app("sns"),
+        internal_queues=(QUEUE_NAME, DEAD_LETTER_QUEUE_NAME),
+    )
+    limits = ServerLimits(max_body_bytes=MAX_S3_BODY_BYTES)
+    return ThreadedWsgiServer(
+        gate, host, port, limits=limits, error_body=s3_error_body, name="rekognito-s3"
+    ).start()
 
 
 def _queue_arn(sqs: Any, queue_url: str) -> str:
@@ -168,25 +250,25 @@ def poll_queue(
 
 def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[str], None]) -> LocalAws:
     """Start the local S3 + SQS on ``host:port`` (0: a free port) and the ingest poller."""
-    from moto.server import ThreadedMotoServer
-
     from rekognito.adapters.s3 import S3ObjectReader
     from rekognito.ingest.metrics import EmfMetrics
     from rekognito.ingest.processor import Ingestor
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per poll otherwise
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    bound_host, bound_port = server.get_host_and_port()
+    keys = internal_keys()
+    server = start_gated_moto(services, host=host, port=port, keys=keys)
+    bound_host, bound_port = server.host, server.port
     endpoint_url = f"http://{host}:{bound_port}"
     settings = services.settings
     bucket = settings.ingest_bucket
-    s3, sqs = local_clients(endpoint_url, settings.region)
+    s3, sqs = local_clients(endpoint_url, settings.region, keys)
     queue_url, queue_arn, dlq_url = _create_queues(sqs, bucket)
     _create_bucket(s3, bucket, settings.region, queue_arn)
-    # API calls with Image.S3Object and the ingest handler read this S3, with dummy keys.
+    # API calls with Image.S3Object (checked against the caller's grants first) and the
+    # ingest handler read this S3 with the server's own key.
     services.provide("object_reader", S3ObjectReader(s3))
     services.provide("ingest_s3_client", s3)
+    # Stored video: the worker reads videos with the server's key and notifies this SNS.
+    services.provide("local_sns_client", local_sns_client(endpoint_url, settings.region, keys))
     # EMF lines are meant for CloudWatch; locally they go to the debug log, not stdout.
     metrics = EmfMetrics(
         settings.metrics_namespace, write=lambda line: log.debug("metrics", extra={"emf": line})
@@ -203,7 +285,10 @@ def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[
     say(f"rekognito: local S3 + SQS (drop folder) on {endpoint_url}, in memory: a restart empties the bucket")
     say(f"  drop bucket: s3://{bucket}/<CollectionId>/<name>.jpg indexes the photo into that collection")
     say(f"  try: aws s3 cp alice.jpg s3://{bucket}/family/alice.jpg --endpoint-url {endpoint_url}")
-    say("  (any credentials work there; with none configured, add --no-sign-request)")
+    if settings.auth_mode == "none":
+        say("  (--insecure-no-auth: anyone may put or delete there; add --no-sign-request without keys)")
+    else:
+        say("  (signed with a principal's keys: index:C to put into C/, delete:C to remove)")
     say(f"  images that keep failing end up in the dead-letter queue {dlq_url}")
     log.info(
         "local aws started",

@@ -21,11 +21,19 @@ from rekognito.operations.context import RequestContext
 from rekognito.operations.labels import detect_labels, detect_moderation_labels, detect_text
 from rekognito.services import Services
 from rekognito.settings import Settings
+from tests.support.labels_photos import load_photos
 from tests.support.shapes import assert_output_shape
 
 pytestmark = pytest.mark.slow
 
-_MODELS = ("mobilenet-v2-imagenet", "centernet-mbv3-coco", "ppocrv4-det", "ppocrv4-rec", "open-nsfw")
+_MODELS = (
+    "mobilenet-v2-imagenet",
+    "centernet-mbv3-coco",
+    "yunet-2023mar",
+    "ppocrv4-det",
+    "ppocrv4-rec",
+    "open-nsfw",
+)
 
 
 def package_file(module: str, relative: str) -> Path:
@@ -127,6 +135,55 @@ def test_portrait_is_a_person(ctx: RequestContext) -> None:
     labels = _labels(ctx, grace_hopper(), MaxLabels=3)
     assert "Person" in labels and len(labels) <= 3
     assert _iou(labels["Person"]["Instances"][0]["BoundingBox"], (0.0, 0.03, 1.0, 1.0)) >= 0.5
+
+
+# The acceptance photos that the pinned models can answer. Coins, the Moon and a
+# motion-blurred clock have no class in either model (ImageNet-1k has no coin or moon, COCO
+# neither; the classifier calls the blurred clock a spotlight), so they are misses today; no
+# pinned package carries a photo of a person holding a book (docs/labels.md).
+_ACCEPTANCE_HITS = {
+    "skimage/astronaut",
+    "skimage/chelsea",
+    "skimage/coffee",
+    "skimage/rocket",
+    "skimage/horse",
+    "skimage/motorcycle_left",
+}
+
+
+def test_acceptance_photos_return_their_obvious_label(ctx: RequestContext) -> None:
+    photos = [photo for photo in load_photos() if photo.acceptance]
+    hits: set[str] = set()
+    wrong_80: list[tuple[str, str]] = []
+    for photo in photos:
+        labels = _labels(ctx, photo.path)
+        if any(name in labels for name in photo.obvious):
+            hits.add(photo.id)
+        wrong_80 += [
+            (photo.id, name)
+            for name, label in labels.items()
+            if label["Confidence"] >= 80 and photo.judge(name) is False
+        ]
+    assert hits >= _ACCEPTANCE_HITS, sorted(_ACCEPTANCE_HITS - hits)
+    assert len(wrong_80) <= 1, wrong_80
+
+
+def test_horse_silhouette_stays_a_horse_with_a_box(ctx: RequestContext) -> None:
+    labels = _labels(ctx, package_file("skimage", "data/horse.png"))
+    assert "Dog" not in labels
+    assert _iou(labels["Horse"]["Instances"][0]["BoundingBox"], (0.04, 0.02, 0.97, 0.96)) >= 0.5
+
+
+def test_rocket_is_a_rocket_not_a_clock(ctx: RequestContext) -> None:
+    labels = _labels(ctx, package_file("skimage", "data/rocket.jpg"))
+    assert "Rocket" in labels and "Clock" not in labels
+
+
+def test_portrait_has_a_face_and_aliases(ctx: RequestContext) -> None:
+    labels = _labels(ctx, grace_hopper())
+    assert {"Name": "Human"} in labels["Person"]["Aliases"]
+    face = labels["Face"]["Instances"][0]["BoundingBox"]
+    assert 0.2 < face["Left"] + face["Width"] / 2 < 0.8 and face["Top"] < 0.5
 
 
 def test_image_properties_of_a_photo(ctx: RequestContext) -> None:

@@ -64,6 +64,7 @@ class Drop:
 
 @pytest.fixture
 def drop(services: Services) -> Iterator[Drop]:
+    services.settings = services.settings.with_overrides(ingest_bucket=BUCKET)
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
@@ -168,13 +169,22 @@ def test_key_outside_the_convention_fails(drop: Drop, photo: Callable[[str], byt
     assert drop.failure_reasons() == ["KeyOutsideConvention"]
 
 
-def test_missing_bucket_is_a_transient_failure(drop: Drop) -> None:
+def test_an_event_for_another_bucket_is_refused(drop: Drop, photo: Callable[[str], bytes]) -> None:
+    # Issue 15 row 5: a hand-made message naming a bucket the ingest function may also read
+    drop.s3.create_bucket(Bucket="private-hr-photos")
+    drop.s3.put_object(Bucket="private-hr-photos", Key="secret/ceo.jpg", Body=photo("obama.jpg"))
+    create_collection(RequestContext(drop.services, "t", "CreateCollection"), {"CollectionId": "secret"})
     event = load_event("ingest/s3_put")
     body = json.loads(event["Records"][0]["body"])
-    body["Records"][0]["s3"]["bucket"]["name"] = "no-such-bucket"
+    body["Records"][0]["s3"]["bucket"]["name"] = "private-hr-photos"
+    body["Records"][0]["s3"]["object"]["key"] = "secret/ceo.jpg"
+    del body["Records"][0]["s3"]["object"]["versionId"]
+    del body["Records"][0]["s3"]["object"]["eTag"]
     event["Records"][0]["body"] = json.dumps(body)
+    # Then it fails permanently (to the DLQ) and nothing is read or indexed
     assert drop.handle(event) == [message_id(event)]
-    assert drop.failure_reasons() == ["S3.NoSuchBucket"]
+    assert drop.failure_reasons() == ["ForeignBucket"]
+    assert drop.faces("secret") == []
 
 
 def test_key_with_spaces_and_unicode(drop: Drop, photo: Callable[[str], bytes]) -> None:
@@ -198,6 +208,8 @@ def test_drop_folder_changes_are_audited(drop: Drop, photo: Callable[[str], byte
     assert drop.handle(drop.event("ingest/s3_delete")) == []
     entries = [e for e in drop.services.audit.entries() if e["operation"].startswith("Ingest")]
     assert [e["operation"] for e in entries] == ["IngestIndexFaces", "IngestDeleteFaces"]
-    assert all(e["collection"] == "family" and e["principal"].startswith("ingest:s3://") for e in entries)
+    # named after the uploader of the sample events (their userIdentity.principalId)
+    assert all(e["collection"] == "family" for e in entries)
+    assert [e["principal"] for e in entries] == ["AWS:AROA3X7EXAMPLEID5ALI:alice"] * 2
     assert sorted(entries[0]["face_ids"]) == indexed
     assert sorted(entries[1]["face_ids"]) == indexed

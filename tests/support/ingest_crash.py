@@ -96,6 +96,7 @@ class Worker:
             str(data_dir),
             endpoint_url,
             queue,
+            BUCKET,
         ]
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None

@@ -1,7 +1,7 @@
 """A stand-alone ingest worker process: the local poller of ``rekognito serve``, alone.
 
 Used by the crash tests, which kill -9 it while a durable queue (a moto server in the test
-process) keeps the messages: ``python tests/support/ingest_worker.py DATA_DIR ENDPOINT QUEUE_URL``.
+process) keeps the messages: ``python tests/support/ingest_worker.py DATA_DIR ENDPOINT QUEUE_URL BUCKET``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from rekognito.settings import Settings
 
 
 def main() -> int:
-    data_dir, endpoint_url, queue_url = sys.argv[1:4]
-    settings = Settings(data_dir=Path(data_dir), auth_mode="none", s3_endpoint_url=endpoint_url)
+    data_dir, endpoint_url, queue_url, bucket = sys.argv[1:5]
+    settings = Settings(
+        data_dir=Path(data_dir), auth_mode="none", s3_endpoint_url=endpoint_url, ingest_bucket=bucket
+    )
     services = Services(settings)
     s3, sqs = local_clients(endpoint_url, settings.region)
     services.provide("ingest_s3_client", s3)

@@ -50,6 +50,10 @@ ARCHIVES = (
         members={
             "group6.jpg": "insightface/data/images/t1.jpg",
             "tom_hanks_112.png": "insightface/data/images/Tom_Hanks_54745.png",
+            "mask_black.jpg": "insightface/data/images/mask_black.jpg",
+            "mask_blue.jpg": "insightface/data/images/mask_blue.jpg",
+            "mask_green.jpg": "insightface/data/images/mask_green.jpg",
+            "mask_white.jpg": "insightface/data/images/mask_white.jpg",
         },
     ),
 )

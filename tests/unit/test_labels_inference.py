@@ -14,7 +14,7 @@ from rekognito.inference.labels import (
     CocoDetector,
     ImageNetClassifier,
     LabelDetector,
-    detection_confidence,
+    detector_curve,
     load_taxonomy,
 )
 from rekognito.inference.moderation import NsfwClassifier
@@ -108,9 +108,9 @@ def test_detector_decodes_a_peak_into_a_box() -> None:
 
 def test_detection_confidence_is_monotone() -> None:
     scores = [0.1, 0.3, 0.5, 0.7, 0.9]
-    values = [detection_confidence(s) for s in scores]
-    assert values == sorted(values)
-    assert values[1] == 50.0 and values[-1] <= 100.0
+    values = [detector_curve(label)(s) for label in ("Person", "Cup") for s in scores]
+    assert values[:5] == sorted(values[:5]) and values[5:] == sorted(values[5:])
+    assert all(0.0 < v < 1.0 for v in values)
 
 
 def test_label_detector_merges_classifier_and_detector() -> None:
@@ -125,8 +125,9 @@ def test_label_detector_merges_classifier_and_detector() -> None:
         taxonomy,
     )
     labels = {label.name: label for label in detector.detect(Image.new("RGB", (64, 64)))}
-    assert labels["Cat"].confidence > 99 and labels["Cat"].instances == []
-    assert labels["Person"].instances and labels["Person"].confidence > 90
+    # (a black test image counts as greyscale, where the classifier is trusted less)
+    assert labels["Cat"].confidence > 95 and labels["Cat"].instances == []
+    assert labels["Person"].instances and labels["Person"].confidence > 80
     assert labels["Cat"].parents == ["Animal", "Mammal", "Pet"]
 
 

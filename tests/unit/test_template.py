@@ -237,12 +237,52 @@ def test_bucket_notifications_go_to_the_queue_after_its_policy(template: dict[st
     assert "IngestQueuePolicy" in as_list(bucket["DependsOn"])
     bucket_name = bucket["Properties"]["BucketName"]["Fn::Sub"]
     policy = resource(template, "IngestQueuePolicy", "AWS::SQS::QueuePolicy")["Properties"]
-    (statement,) = policy["PolicyDocument"]["Statement"]
+    (statement,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
     assert statement["Action"] == "sqs:SendMessage"
     source_arn = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
     assert source_arn.endswith(f":s3:::{bucket_name}")
     assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_only_the_ingest_bucket_may_send_to_the_queue(template: dict[str, Any]) -> None:
+    # Issue 15 row 5: an IAM identity of the account allowed sqs:SendMessage must not be able
+    # to hand the ingest function an event naming another bucket.
+    bucket_name = resource(template, "IngestBucket", "AWS::S3::Bucket")["Properties"]["BucketName"]["Fn::Sub"]
+    policy = resource(template, "IngestQueuePolicy", "AWS::SQS::QueuePolicy")["Properties"]
+    (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "sqs:SendMessage"
+    assert deny["Resource"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]}
+    assert deny["Condition"]["ArnNotEquals"]["aws:SourceArn"]["Fn::Sub"].endswith(f":s3:::{bucket_name}")
+
+
+def test_ingest_bucket_takes_writes_only_in_collection_folders(template: dict[str, Any]) -> None:
+    policy = resource(template, "IngestBucketPolicy", "AWS::S3::BucketPolicy")["Properties"]
+    (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s.get("NotResource")]
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "s3:PutObject"
+    assert deny["NotResource"] == {"Fn::Sub": "${IngestBucket.Arn}/*/*"}
+
+
+def test_api_role_reads_objects_it_is_given_and_lists_nothing(template: dict[str, Any]) -> None:
+    # Issue 15 row 6: the API reads S3Object images for callers; keys hold names, so no listing,
+    # and no bucket beyond the ingest bucket unless ApiS3ReadArns names it.
+    statements = [s for name, s in policy_statements(template) if name == "ApiFunctionRole"]
+    s3_actions = {a for s in statements for a in as_list(s["Action"]) if str(a).startswith("s3:")}
+    assert s3_actions == {"s3:GetObject", "s3:GetObjectVersion"}
+    resources = [
+        r for s in statements if "s3:GetObject" in as_list(s["Action"]) for r in as_list(s["Resource"])
+    ]
+    assert {"Ref": "ApiS3ReadArns"} in resources
+    ingest = [r for r in resources if isinstance(r, dict) and "Fn::Sub" in r]
+    assert len(ingest) == 1
+    assert ingest[0]["Fn::Sub"].endswith("-ingest-${AWS::AccountId}-${AWS::Region}/*")
+    assert template["Parameters"]["ApiS3ReadArns"]["Default"] == ""
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["REKOGNITO_IAM_GRANTS"] == {
+        "Ref": "IamGrants"
+    }
 
 
 # ------------------------------------------------------------------ queue, DLQ, ingest function

@@ -28,6 +28,9 @@ class ObjectChange:
     version_id: str | None
     etag: str | None
     sequencer: str | None
+    # Who put or deleted the object: the record's ``userIdentity.principalId`` (an IAM
+    # principal id on AWS, the principal's name from the local S3 of ``rekognito serve``).
+    principal_id: str | None = None
 
     @property
     def source(self) -> str:
@@ -73,6 +76,8 @@ def _change(record: Any) -> ObjectChange | None:
     except (KeyError, TypeError, UnicodeDecodeError) as exc:
         raise MalformedMessage("record lacks s3.bucket.name or s3.object.key") from exc
     etag = obj.get("eTag")
+    identity = record.get("userIdentity")
+    principal_id = identity.get("principalId") if isinstance(identity, dict) else None
     return ObjectChange(
         kind=kind,
         event_name=name,
@@ -81,4 +86,5 @@ def _change(record: Any) -> ObjectChange | None:
         version_id=obj.get("versionId") or None,
         etag=str(etag).strip('"') if etag else None,
         sequencer=obj.get("sequencer"),
+        principal_id=str(principal_id) if principal_id else None,
     )

@@ -27,13 +27,22 @@ from rekognito.ingest.indexing import index_revision, remove_source, revision_na
 from rekognito.ingest.keys import KeyOutsideConvention, is_folder_marker, parse_drop_key
 from rekognito.ingest.metrics import EmfMetrics
 from rekognito.ingest.s3 import DropBucket, s3_client_from_settings
+from rekognito.redact import key_digest, without_key
 from rekognito.security.audit import record_face_changes
 from rekognito.services import Services, get_services
 
 log = logging.getLogger("rekognito.ingest")
 
+
+class ForeignBucket(ValueError):
+    """The event names a bucket that is not the configured drop bucket (``REKOGNITO_INGEST_BUCKET``)."""
+
+    code = "ForeignBucket"
+
+
 # Retrying cannot fix these: after maxReceiveCount receives the message lands in the DLQ.
 PERMANENT_ERRORS: tuple[type[Exception], ...] = (
+    ForeignBucket,
     KeyOutsideConvention,
     MalformedMessage,
     InvalidImageFormatException,
@@ -106,10 +115,10 @@ class Ingestor:
                     "attempt": attempt,
                     "reason": reason,
                     "permanent": permanent,
-                    "detail": str(exc),
+                    "detail": without_key(str(exc), change.key) if change else str(exc),
                     "event_name": change.event_name if change else None,
                     "bucket": change.bucket if change else None,
-                    "key": change.key if change else None,
+                    "key_sha256": key_digest(change.key) if change else None,
                 },
             )
             return False
@@ -117,6 +126,9 @@ class Ingestor:
 
     def _handle_change(self, message_id: str, change: ObjectChange) -> None:
         started = time.perf_counter()
+        if change.bucket != self.services.settings.ingest_bucket:
+            # A hand-made or misrouted message must not make us read another bucket.
+            raise ForeignBucket(f"events of bucket {change.bucket!r} are not ingested")
         if is_folder_marker(change.key):
             result = ChangeResult("ignored")
         elif change.kind == "created":
@@ -135,7 +147,8 @@ class Ingestor:
                 "message_id": message_id,
                 "event_name": change.event_name,
                 "bucket": change.bucket,
-                "key": change.key,
+                "key_sha256": key_digest(change.key),
+                "principal": change.principal_id,
                 "version_id": change.version_id,
                 "etag": change.etag,
                 "action": result.action,
@@ -152,7 +165,9 @@ class Ingestor:
         record_face_changes(
             self.services,
             operation="IngestIndexFaces" if change.kind == "created" else "IngestDeleteFaces",
-            principal=f"ingest:s3://{change.bucket}",
+            # The uploader (or deleter) named by the event; "ingest:" + the bucket when the
+            # event does not say (a notification without userIdentity).
+            principal=change.principal_id or f"ingest:s3://{change.bucket}",
             request_id=message_id,
             collection_id=result.collection_id,
             indexed=result.indexed_face_ids,

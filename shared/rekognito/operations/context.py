@@ -50,5 +50,7 @@ class RequestContext:
         bucket, name = s3.get("Bucket"), s3.get("Name")
         if not bucket or not name:
             raise InvalidParameterException("S3Object needs Bucket and Name")
+        # The server reads with its own credentials: only what the caller's grants allow.
+        self.services.security.authorize_object_read(self, str(bucket), str(name))
         data = self.services.object_reader.read_object(bucket, name, s3.get("Version"), MAX_S3_IMAGE_BYTES)
         return decode_image(data, max_pixels=max_pixels, max_bytes=MAX_S3_IMAGE_BYTES)

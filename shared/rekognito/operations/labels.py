@@ -53,11 +53,15 @@ def _keep(label: LabelResult, filters: tuple[set[str], set[str], set[str], set[s
     return True
 
 
-def _label_json(label: LabelResult) -> dict[str, Any]:
+def _label_json(label: LabelResult, min_confidence: float) -> dict[str, Any]:
     return {
         "Name": label.name,
         "Confidence": float(label.confidence),
-        "Instances": [{"BoundingBox": _box(box), "Confidence": float(conf)} for box, conf in label.instances],
+        "Instances": [
+            {"BoundingBox": _box(box), "Confidence": float(conf)}
+            for box, conf in label.instances
+            if conf >= min_confidence
+        ],
         "Parents": [{"Name": p} for p in label.parents],
         "Aliases": [{"Name": a} for a in label.aliases],
         "Categories": [{"Name": c} for c in label.categories],
@@ -118,7 +122,7 @@ def detect_labels(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         ]
         if max_labels is not None:
             labels = labels[: int(max_labels)]
-        result["Labels"] = [_label_json(label) for label in labels]
+        result["Labels"] = [_label_json(label, min_confidence) for label in labels]
     if "IMAGE_PROPERTIES" in features:
         max_colors = (settings.get("ImageProperties") or {}).get(
             "MaxDominantColors", DEFAULT_MAX_DOMINANT_COLORS

@@ -22,6 +22,15 @@ A grant is ``action:pattern`` where pattern is ``*``, an exact collection id or
 allowed to any principal that holds at least one grant and returns every collection id:
 ids are not biometric data, and filtering would make pagination tokens principal-specific.
 An operation missing from the table is denied to everyone but ``*:*`` holders.
+
+``S3Object`` images are read by the server on the caller's behalf, so each read is checked
+too (:func:`object_read_allowed`, from :meth:`GrantAuthorizer.authorize_object_read`): a
+principal may read ``s3://<drop bucket>/<C>/...`` when it holds ``index`` or ``search`` on
+collection ``C``, and any other object only through an explicit ``s3read:<bucket>/<prefix>*``
+grant (``*:*`` reads everything). Keys with ``.`` or ``..`` segments are refused (an HTTP
+client may collapse them, reading another prefix than the one checked). A refused read
+answers ``InvalidS3ObjectException`` with Rekognition's message for an object it may not
+read, whether the object exists or not.
 """
 
 from __future__ import annotations
@@ -32,15 +41,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from rekognito.api._generated import AccessDeniedException
+from rekognito.api._generated import AccessDeniedException, InvalidS3ObjectException
 from rekognito.operations.context import Principal, RequestContext
-from rekognito.security.principals import Grant, PrincipalRegistry, grants_allow
+from rekognito.redact import key_digest
+from rekognito.security.principals import S3_READ, Grant, PrincipalRegistry, grants_allow
 from rekognito.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
 ANY_GRANT = "any"
 ARN_COLLECTION_MARKER = ":collection/"
+# Holding one of these on collection C lets a principal read the drop folder's C/ prefix.
+DROP_READ_ACTIONS = ("index", "search")
+S3_UNREADABLE_MESSAGE = (
+    "Unable to get object metadata from S3. Check object key, region and/or access permissions."
+)
 
 
 def collection_from_arn(arn: str) -> str | None:
@@ -121,11 +136,54 @@ def describe_target(operation: str, params: Mapping[str, Any]) -> tuple[str, str
     return rule.action, rule.collection(params)
 
 
+def _pattern_matches(pattern: str, target: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.endswith("*"):
+        return target.startswith(pattern[:-1])
+    return target == pattern
+
+
+def object_read_allowed(grants: tuple[Grant, ...], bucket: str, key: str, drop_bucket: str | None) -> bool:
+    """Whether ``grants`` let the server read ``s3://bucket/key`` for their holder."""
+    if not bucket or not key or any(part in (".", "..") for part in key.split("/")):
+        return False
+    target = f"{bucket}/{key}"
+    for grant in grants:
+        if grant.action == "*" and grant.pattern == "*":
+            return True
+        if grant.action == S3_READ and _pattern_matches(grant.pattern, target):
+            return True
+    if drop_bucket is not None and bucket == drop_bucket:
+        collection_id, slash, rest = key.partition("/")
+        if slash and rest and collection_id:
+            return any(grants_allow(grants, action, collection_id) for action in DROP_READ_ACTIONS)
+    return False
+
+
 class GrantAuthorizer:
     """Checks a request against the grants ``grants_of`` returns for its principal."""
 
-    def __init__(self, grants_of: GrantsOf) -> None:
+    def __init__(self, grants_of: GrantsOf, drop_bucket: str | None = None) -> None:
         self._grants_of = grants_of
+        self._drop_bucket = drop_bucket
+
+    def authorize_object_read(self, ctx: RequestContext, bucket: str, key: str) -> None:
+        """Raise ``InvalidS3ObjectException`` unless the caller may have ``s3://bucket/key`` read."""
+        principal = ctx.principal
+        grants = self._grants_of(principal) if principal is not None else ()
+        if object_read_allowed(grants, bucket, key, self._drop_bucket):
+            return
+        log.info(
+            "s3 read denied",
+            extra={
+                "principal": principal.name if principal is not None else None,
+                "operation": ctx.operation,
+                "bucket": bucket,
+                "key_sha256": key_digest(key),
+            },
+        )
+        raise InvalidS3ObjectException(S3_UNREADABLE_MESSAGE)
 
     def authorize(self, ctx: RequestContext, params: dict[str, Any]) -> None:
         principal = ctx.principal

@@ -45,6 +45,9 @@ class Security:
     def authorize(self, ctx: RequestContext, params: dict[str, Any]) -> None:
         self.authorizer.authorize(ctx, params)
 
+    def authorize_object_read(self, ctx: RequestContext, bucket: str, key: str) -> None:
+        self.authorizer.authorize_object_read(ctx, bucket, key)
+
 
 def create_security(settings: Settings) -> Any:
     from rekognito.security.authz import GrantAuthorizer, iam_grants, registry_grants
@@ -55,12 +58,18 @@ def create_security(settings: Settings) -> Any:
 
         registry = PrincipalRegistry(settings.data_dir)
         return Security(
-            "sigv4", SigV4Authenticator(registry, settings.region), GrantAuthorizer(registry_grants(registry))
+            "sigv4",
+            SigV4Authenticator(registry, settings.region),
+            GrantAuthorizer(registry_grants(registry), settings.ingest_bucket),
         )
     if settings.auth_mode == "iam":
         from rekognito.security.sigv4 import IamAuthenticator
 
-        return Security("iam", IamAuthenticator(), GrantAuthorizer(iam_grants(settings.iam_grants)))
+        return Security(
+            "iam",
+            IamAuthenticator(),
+            GrantAuthorizer(iam_grants(settings.iam_grants), settings.ingest_bucket),
+        )
     from rekognito.security.sigv4 import AnonymousAuthenticator
 
     return Security("none", AnonymousAuthenticator(), AllowAll())

@@ -22,6 +22,10 @@ class Authorizer(Protocol):
         """Raise ``AccessDeniedException`` unless the caller may run this request."""
         ...
 
+    def authorize_object_read(self, ctx: RequestContext, bucket: str, key: str) -> None:
+        """Raise ``InvalidS3ObjectException`` unless the server may read this object for the caller."""
+        ...
+
 
 class AuditSink(Protocol):
     def record(
@@ -34,6 +38,9 @@ class AllowAll:
         return None
 
     def authorize(self, ctx: RequestContext, params: dict[str, Any]) -> None:
+        return None
+
+    def authorize_object_read(self, ctx: RequestContext, bucket: str, key: str) -> None:
         return None
 
 

@@ -50,7 +50,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("administer", "index", "search", "delete", "audit", "detect")
+ACTIONS = ("administer", "index", "search", "delete", "audit", "detect", "s3read")
+# ``s3read:<bucket>/<key prefix>*``: S3Object images the server may read for the principal
+# (rekognito.security.authz.object_read_allowed); its pattern names an object, not a collection.
+S3_READ = "s3read"
+_S3_PATTERN = re.compile(r"^(\*|[a-z0-9][a-z0-9.\-]{1,62}(/[^*\x00-\x1f]{0,1024})?\*?)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+=-]{0,63}$")
 _PATTERN = re.compile(r"^(\*|[a-zA-Z0-9_.\-]{1,255}\*?)$")
 _KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -76,6 +80,12 @@ class Grant:
             raise PrincipalError(
                 f"unknown action {action!r} in grant {text!r}: use one of *, {', '.join(ACTIONS)}"
             )
+        if action == S3_READ:
+            if not _S3_PATTERN.match(pattern):
+                raise PrincipalError(
+                    f"bad S3 pattern {pattern!r} in grant {text!r}: use *, bucket/key or bucket/prefix*"
+                )
+            return cls(action, pattern)
         if not _PATTERN.match(pattern):
             raise PrincipalError(
                 f"bad collection pattern {pattern!r} in grant {text!r}: use *, an id, or prefix*"

@@ -27,11 +27,9 @@ import functools
 import io
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -60,6 +58,7 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 _LOCAL_CREDENTIAL_SOURCES = {"env", "shared-credentials-file", "config-file"}
 _SEND_EVENT = "before-send.rekognition"
 _STOP_WAIT_SECONDS = 2.0
+_HTTP_THREADS = 4
 _ANSWERED_URL = "http://answered-in-process.rekognito.invalid"
 
 P = ParamSpec("P")
@@ -371,21 +370,9 @@ class _Environment:
 
 
 def _stop_endpoint(endpoint: LocalEndpoint) -> None:
-    """Stop the server and return once its port is closed, without waiting out its poll
-    interval (a connection wakes the serve loop) or idle keep-alive connections of clients
-    still alive (their threads end when the clients are collected)."""
-    port = endpoint.port
-    stopper = threading.Thread(target=endpoint.stop, name="rekognito-http-stop", daemon=True)
-    stopper.start()
-    deadline = time.monotonic() + _STOP_WAIT_SECONDS
-    while stopper.is_alive() and time.monotonic() < deadline:
-        try:
-            # A short timeout: once the loop has stopped accepting, the backlog fills up.
-            with socket.create_connection(("127.0.0.1", port), timeout=0.05):
-                pass
-        except OSError:
-            return
-        time.sleep(0.005)
+    """Stop the server: its event loop closes every connection, idle keep-alive ones of
+    clients still alive included, and its worker threads end."""
+    endpoint.stop(timeout=_STOP_WAIT_SECONDS)
 
 
 def _scratch_root() -> str | None:
@@ -526,12 +513,14 @@ class local_rekognition:  # noqa: N801 - used like a function, as a context mana
 
     def _start_http(self, services: Services, data_dir: Path) -> LocalRekognition:
         from rekognito.api.protocol import handle_event
-        from rekognito.server import LocalEndpoint
+        from rekognito.server import LocalEndpoint, ServerLimits
 
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return handle_event(event, context, services)
 
-        self._endpoint = LocalEndpoint("127.0.0.1", 0, handler=handler).start()
+        # A test client sends a few requests at a time: a small pool starts fast.
+        limits = ServerLimits(threads=_HTTP_THREADS)
+        self._endpoint = LocalEndpoint("127.0.0.1", 0, handler=handler, limits=limits).start()
         url = self._endpoint.url
         if self._set_environment:
             self._environment.set({ENDPOINT_ENV: url})

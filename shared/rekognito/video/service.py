@@ -11,21 +11,18 @@ from rekognito.video.worker import WorkerThreads, start_video_workers
 
 
 def start_local_video(services: Services, local_aws: Any) -> WorkerThreads | None:
-    """Start the worker threads; with the local AWS, read videos from its S3 and notify its SNS.
+    """Start the worker threads; with the local AWS, read videos from its S3 (with the
+    server's key, after the caller's read grant was checked at Start) and notify its SNS.
 
-    The local AWS (moto) answers SNS on the same endpoint as S3 and SQS: create a topic and
-    subscribe a queue there, as on AWS (docs/video.md).
+    The local AWS answers SNS (and SQS queues other than the ingest ones) to full-rights
+    principals: the admin creates a topic and subscribes a queue there, as on AWS
+    (docs/video.md).
     """
     if local_aws is not None:
-        import boto3
-
-        from rekognito.local_aws import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
-
         services.provide("video_source", S3VideoSource(local_aws.s3))
-        sns = boto3.session.Session(
-            aws_access_key_id=DUMMY_ACCESS_KEY,
-            aws_secret_access_key=DUMMY_SECRET_KEY,
-            region_name=services.settings.region,
-        ).client("sns", endpoint_url=local_aws.endpoint_url)
-        services.provide("video_notifier", SnsNotifier(sns))
+        services.provide("video_notifier", SnsNotifier(services.component("local_sns_client", _missing)))
     return start_video_workers(services)
+
+
+def _missing(settings: Any) -> Any:
+    raise RuntimeError("the local AWS did not provide its SNS client")
