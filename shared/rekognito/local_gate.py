@@ -289,6 +289,15 @@ def _json_error(code: str, message: str) -> tuple[list[tuple[str, str]], bytes]:
     return [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", code)], body
 
 
+def _query_error(code: str, message: str) -> tuple[list[tuple[str, str]], bytes]:
+    """An error of the AWS query protocol (SNS)."""
+    body = (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{escape(code)}</Code>"
+        f"<Message>{escape(message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
+    return [("Content-Type", "text/xml")], body
+
+
 _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 501: "Not Implemented"}
 
 
@@ -390,13 +399,13 @@ class LocalAwsGate:
             body=body,
         )
         is_sqs_shaped = bool(request.header("x-amz-target")) or "Action=" in raw_query
+        is_sns = self._sns is not None and _scope_service(request) == "sns"
         try:
             caller, service = self._caller(request)
             if service == "sns" and self._sns is not None:
                 if not (caller.internal or _full(caller.grants)):
                     raise Denied("AccessDenied", "The local SNS answers full-rights principals only")
                 app = self._sns
-                is_sqs_shaped = True  # JSON/XML errors, not S3's
             elif service == "sqs" or (is_sqs_shaped and not caller.internal):
                 if not caller.internal and not self._notification_queue(caller, request):
                     raise Denied(
@@ -415,7 +424,9 @@ class LocalAwsGate:
                     "source_ip": environ.get("REMOTE_ADDR"),
                 },
             )
-            if is_sqs_shaped:
+            if is_sns:
+                headers, payload = _query_error(error.code, error.message)
+            elif is_sqs_shaped:
                 headers, payload = _json_error(error.code, error.message)
             else:
                 headers, payload = _s3_error(error.code, error.message, error.status, raw_path)
