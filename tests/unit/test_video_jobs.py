@@ -231,3 +231,15 @@ def test_only_the_owner_or_an_admin_reads_a_job_and_search_needs_the_collection(
     services.provide("security", _Security({"alice": (Grant("detect", "*"),)}))
     with pytest.raises(AccessDeniedException):
         authorize_read(ctx("alice"), job)
+
+
+def test_collection_configure_sets_the_video_search_policy() -> None:
+    from rekognito.cli import build_parser
+    from rekognito.commands.collection import policy_changes
+
+    args = build_parser().parse_args(["collection", "configure", "family", "--video-search", "deny"])
+    assert policy_changes(args) == {"video_search": "deny"}
+    args = build_parser().parse_args(["collection", "configure", "family", "--min-threshold", "90"])
+    assert "video_search" not in policy_changes(args)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["collection", "configure", "family", "--video-search", "maybe"])

@@ -198,6 +198,10 @@ class VideoWorker:
     def _fetch(self, job: Job) -> Path:
         path = self._video_path(job)
         if not path.is_file():
+            if self.queue.announces and self.tmp_dir.is_dir():
+                # A Lambda container keeps /tmp between invocations: keep one video only.
+                for other in self.tmp_dir.iterdir():
+                    other.unlink(missing_ok=True)
             s3 = _s3(job)
             partial = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.part")
             video_source(self.services).download(
