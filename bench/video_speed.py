@@ -122,9 +122,15 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--inference-threads", type=int, default=1)
+    parser.add_argument("--intervals", default=None, help="comma-separated sampling intervals in ms")
+    parser.add_argument("--max-width", type=int, default=0, help="scale analysed frames down to this width")
+    parser.add_argument("--name", default="video_speed", help="report name under reports/")
+    parser.add_argument("--search-only", action="store_true", help="run only the face search jobs")
     args = parser.parse_args()
     duration = 10.0 if args.quick else 30.0
     intervals = [500] if args.quick else [250, 500, 1000]
+    if args.intervals:
+        intervals = [int(v) for v in args.intervals.split(",")]
     scene = _scene(duration)
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     work = Path(tempfile.mkdtemp(prefix="video-bench-"))
@@ -139,6 +145,7 @@ def main() -> int:
                 auth_mode="none",
                 audit_enabled=False,
                 video_sample_ms=interval,
+                video_max_width=args.max_width,
                 video_segment_seconds=10,
                 inference_threads=args.inference_threads,
             )
@@ -163,9 +170,9 @@ def main() -> int:
             workers = WorkerThreads(services, args.workers).start()
             params = {"Video": {"S3Object": {"Bucket": "bench", "Name": "scene720.mp4"}}}
             jobs = [("FaceSearch", start_face_search, {**params, "CollectionId": "bench"})]
-            if not args.quick or interval == 500:
+            if not args.search_only and (not args.quick or interval == 500):
                 jobs.append(("FaceDetection", start_face_detection, params))
-            if interval >= 500:
+            if not args.search_only and interval >= 500:
                 jobs.append(("LabelDetection", start_label_detection, params))
             for api, start, job_params in jobs:
                 job, wall, cpu = _run_job(services, start, job_params)
@@ -192,10 +199,11 @@ def main() -> int:
             "video": {"width": 1280, "height": 720, "fps": 30, "codec": "h264", "seconds": duration},
             "workers": args.workers,
             "inference_threads": args.inference_threads,
+            "max_width": args.max_width,
             "segment_seconds": 10,
             "runs": runs,
         }
-        print(write("video_speed", report))
+        print(write(args.name, report))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

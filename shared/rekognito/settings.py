@@ -84,6 +84,8 @@ class Settings:
     # tried video_max_attempts times; at most video_max_jobs jobs in progress; results kept
     # video_retention_days; objects up to video_max_bytes and video_max_duration_s.
     video_sample_ms: int = 500
+    # Analysed frames wider than this are scaled down first (0: full resolution).
+    video_max_width: int = 0
     video_segment_seconds: int = 120
     video_workers: int = 1
     video_lease_seconds: int = 60
@@ -135,6 +137,7 @@ class Settings:
             audit_enabled=_choice(env, "REKOGNITO_AUDIT", "on", ("on", "off")) == "on",
             iam_grants=_optional(env, "REKOGNITO_IAM_GRANTS"),
             video_sample_ms=_int(env, "REKOGNITO_VIDEO_SAMPLE_MS", 500, 40),
+            video_max_width=_int(env, "REKOGNITO_VIDEO_MAX_WIDTH", 0, 0),
             video_segment_seconds=_int(env, "REKOGNITO_VIDEO_SEGMENT_SECONDS", 120, 1),
             video_workers=_int(env, "REKOGNITO_VIDEO_WORKERS", 1, 0),
             video_lease_seconds=_int(env, "REKOGNITO_VIDEO_LEASE_SECONDS", 60, 2),

@@ -373,3 +373,14 @@ def test_text_and_moderation_jobs(lab: Lab, tmp_path: Path) -> None:
     names = [s["ModerationLabel"]["Name"] for s in segments["ModerationLabels"]]
     assert names == sorted(names) and len(names) == len(set(names))
     assert all(s["DurationMillis"] == 4000 for s in segments["ModerationLabels"])
+
+
+def test_sampling_grid_and_frame_width(videos: dict[str, Path]) -> None:
+    from rekognito.video.decode import probe, sample_frames
+
+    assert probe(videos["mov"]).format == "QuickTime / MOV"
+    full = list(sample_frames(videos["mov"], 1000))
+    assert [f.timestamp_ms for f in full] == [0, 1000, 2000, 3000, 4000, 5000]
+    assert full[0].image.size == (640, 360)
+    small = list(sample_frames(videos["mov"], 1000, 2000, 4000, max_width=320))
+    assert [(f.timestamp_ms, f.image.size) for f in small] == [(2000, (320, 180)), (3000, (320, 180))]

@@ -71,6 +71,7 @@ def _start(ctx: RequestContext, params: dict[str, Any], api: str) -> dict[str, A
         )
         ctx.audit["effective_threshold"] = stored["_threshold"]
     stored["_interval_ms"] = settings.video_sample_ms
+    stored["_max_width"] = settings.video_max_width
     # The server reads the video with its own credentials: only what the caller's grants
     # allow (the check of S3Object images); the worker reads it later on the same grant.
     services.security.authorize_object_read(ctx, str(s3["Bucket"]), str(s3["Name"]))

@@ -135,7 +135,7 @@ def _frame_ms(frame: Any, time_base: Fraction) -> int | None:
 
 
 def sample_frames(
-    path: Path, interval_ms: int, start_ms: int = 0, end_ms: int | None = None
+    path: Path, interval_ms: int, start_ms: int = 0, end_ms: int | None = None, max_width: int = 0
 ) -> Iterator[SampledFrame]:
     """The frames at the grid points ``k * interval_ms`` within ``[start_ms, end_ms)``.
 
@@ -158,7 +158,12 @@ def sample_frames(
                 continue
             if end_ms is not None and ms >= end_ms:
                 break
-            yield SampledFrame(ms, frame.to_image())
+            if max_width and frame.width > max_width:
+                # Scaled by FFmpeg (swscale) while converting: the cost lever of REKOGNITO_VIDEO_MAX_WIDTH.
+                height = max(2, round(frame.height * max_width / frame.width))
+                yield SampledFrame(ms, frame.to_image(width=max_width, height=height))
+            else:
+                yield SampledFrame(ms, frame.to_image())
             # Skip grid points the frame already covered (variable frame rate, gaps).
             due = (ms // interval_ms + 1) * interval_ms
     except av.FFmpegError as exc:

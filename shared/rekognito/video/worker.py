@@ -226,9 +226,9 @@ class VideoWorker:
             self.queue.submit(work.job.job_id, "segment", index)
 
     def _frames(
-        self, path: Path, interval_ms: int, start_ms: int, end_ms: int, beat: Heartbeat
+        self, path: Path, interval_ms: int, start_ms: int, end_ms: int, max_width: int, beat: Heartbeat
     ) -> Iterator[SampledFrame]:
-        for frame in sample_frames(path, interval_ms, start_ms, end_ms):
+        for frame in sample_frames(path, interval_ms, start_ms, end_ms, max_width):
             beat.check()
             yield frame
 
@@ -237,7 +237,8 @@ class VideoWorker:
         job = work.job
         path = self._fetch(job)
         interval = int(job.params["_interval_ms"])
-        frames = self._frames(path, interval, work.segment.start_ms, work.segment.end_ms, beat)
+        max_width = int(job.params.get("_max_width", 0))
+        frames = self._frames(path, interval, work.segment.start_ms, work.segment.end_ms, max_width, beat)
         result = JOB_TYPES[job.api].analysis.segment(self.services, job, frames, interval)
         beat.check()
         if not self.store.segment_done(work, self.worker_id, result):
