@@ -62,6 +62,9 @@ class Settings:
     opensearch_ef_search: int = 512
     opensearch_rescore: bool = True
     face_model: str = "edgeface-s"
+    # Emotions (and Gender, for which no model is shipped) are inferences about people that
+    # other vendors have retired; they are computed only when this is on (docs/faces.md).
+    face_sensitive_attributes: bool = False
     s3_endpoint_url: str | None = None
     auth_mode: AuthMode = "none"
     max_inflight_requests: int = 16
@@ -123,6 +126,10 @@ class Settings:
             opensearch_rescore=_choice(env, "REKOGNITO_OPENSEARCH_RESCORE", "true", ("true", "false"))
             == "true",
             face_model=_choice(env, "REKOGNITO_FACE_MODEL", "edgeface-s", ("edgeface-s", "sface")),
+            face_sensitive_attributes=_choice(
+                env, "REKOGNITO_FACE_SENSITIVE_ATTRIBUTES", "off", ("on", "off")
+            )
+            == "on",
             s3_endpoint_url=_optional(env, "REKOGNITO_S3_ENDPOINT_URL"),
             auth_mode=_choice(env, "REKOGNITO_AUTH_MODE", "none", ("sigv4", "iam", "none")),  # type: ignore[arg-type]
             max_inflight_requests=_int(env, "REKOGNITO_MAX_INFLIGHT_REQUESTS", 16, 1),
