@@ -80,6 +80,9 @@ class Settings:
     # else to <data_dir>/audit; REKOGNITO_AUDIT=off disables it.
     audit_table: str | None = None
     audit_enabled: bool = True
+    # The audit key (head HMAC, S3 object pseudonyms; docs/governance.md). Default:
+    # <data_dir>/security/audit.key for the file sink, none for the DynamoDB sink.
+    audit_key_file: Path | None = None
     # JSON {"<IAM ARN or prefix*>": ["action:collections", ...]} for auth_mode=iam.
     iam_grants: str | None = None
     # Stored video (docs/video.md): one frame analysed every video_sample_ms; segments of
@@ -142,6 +145,9 @@ class Settings:
             or "Rekognito",
             audit_table=_optional(env, "REKOGNITO_AUDIT_TABLE"),
             audit_enabled=_choice(env, "REKOGNITO_AUDIT", "on", ("on", "off")) == "on",
+            audit_key_file=Path(key_file)
+            if (key_file := _optional(env, "REKOGNITO_AUDIT_KEY_FILE"))
+            else None,
             iam_grants=_optional(env, "REKOGNITO_IAM_GRANTS"),
             video_sample_ms=_int(env, "REKOGNITO_VIDEO_SAMPLE_MS", 500, 40),
             video_max_width=_int(env, "REKOGNITO_VIDEO_MAX_WIDTH", 0, 0),

@@ -243,3 +243,11 @@ def test_collection_configure_sets_the_video_search_policy() -> None:
     assert "video_search" not in policy_changes(args)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["collection", "configure", "family", "--video-search", "maybe"])
+
+
+def test_video_search_is_a_checked_policy_key() -> None:
+    from rekognito.policy import PolicyError, check_value
+
+    assert check_value("video_search", "deny") == "deny"
+    with pytest.raises(PolicyError):
+        check_value("video_search", "maybe")
