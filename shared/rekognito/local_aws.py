@@ -70,6 +70,16 @@ def local_clients(
     return s3, sqs
 
 
+def local_sns_client(endpoint_url: str, region: str, keys: tuple[str, str]) -> Any:
+    """An SNS client for the local endpoint (stored-video notifications), signing with ``keys``."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id=keys[0], aws_secret_access_key=keys[1], region_name=region
+    )
+    return session.client("sns", endpoint_url=endpoint_url)
+
+
 def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     """The event Lambda's SQS event source sends for ``messages`` (ReceiveMessage output)."""
     return {
@@ -150,6 +160,9 @@ def start_gated_moto(
         region=settings.region,
         drop_bucket=settings.ingest_bucket,
         exists=_object_exists,
+        # Stored-video completion notifications (docs/video.md).
+        sns_app=create_backend_app("sns"),
+        internal_queues=(QUEUE_NAME, DEAD_LETTER_QUEUE_NAME),
     )
     limits = ServerLimits(max_body_bytes=MAX_S3_BODY_BYTES)
     return ThreadedWsgiServer(
@@ -284,6 +297,8 @@ def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[
     # ingest handler read this S3 with the server's own key.
     services.provide("object_reader", S3ObjectReader(s3))
     services.provide("ingest_s3_client", s3)
+    # Stored video: the worker reads videos with the server's key and notifies this SNS.
+    services.provide("local_sns_client", local_sns_client(endpoint_url, settings.region, keys))
     # EMF lines are meant for CloudWatch; locally they go to the debug log, not stdout.
     metrics = EmfMetrics(
         settings.metrics_namespace, write=lambda line: log.debug("metrics", extra={"emf": line})

@@ -82,6 +82,9 @@ class Settings:
     # "hnsw" (an approximate graph for very large collections; needs the ann extra).
     embedded_index: EmbeddedIndex = "exact"
     face_model: str = "edgeface-s"
+    # Emotions (and Gender, for which no model is shipped) are inferences about people that
+    # other vendors have retired; they are computed only when this is on (docs/faces.md).
+    face_sensitive_attributes: bool = False
     s3_endpoint_url: str | None = None
     auth_mode: AuthMode = "none"
     max_inflight_requests: int = 16
@@ -99,8 +102,33 @@ class Settings:
     # else to <data_dir>/audit; REKOGNITO_AUDIT=off disables it.
     audit_table: str | None = None
     audit_enabled: bool = True
+    # The audit key (head HMAC, S3 object pseudonyms; docs/governance.md). Default:
+    # <data_dir>/security/audit.key for the file sink, none for the DynamoDB sink.
+    audit_key_file: Path | None = None
     # JSON {"<IAM ARN or prefix*>": ["action:collections", ...]} for auth_mode=iam.
     iam_grants: str | None = None
+    # Stored video (docs/video.md): one frame analysed every video_sample_ms; segments of
+    # video_segment_seconds are leased (video_lease_seconds, renewed while working) and
+    # tried video_max_attempts times; at most video_max_jobs jobs in progress; results kept
+    # video_retention_days; objects up to video_max_bytes and video_max_duration_s.
+    video_sample_ms: int = 500
+    # Analysed frames wider than this are scaled down first (0: full resolution).
+    video_max_width: int = 0
+    video_segment_seconds: int = 120
+    video_workers: int = 1
+    video_lease_seconds: int = 60
+    video_max_attempts: int = 3
+    video_max_jobs: int = 20
+    video_retention_days: float = 7.0
+    video_max_bytes: int = 10 * 1024**3
+    video_max_duration_s: int = 6 * 3600
+    # Deployed (SAM): jobs in this DynamoDB table, results in this bucket, work announced on
+    # this SQS queue; messages of its dead-letter queue fail their job. Unset: the local
+    # SQLite job store under data_dir, polled by the workers of `rekognito serve`.
+    video_jobs_table: str | None = None
+    video_results_bucket: str | None = None
+    video_queue_url: str | None = None
+    video_dead_letter_queue_arn: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -125,6 +153,10 @@ class Settings:
             opensearch_replicas=_optional_int(env, "REKOGNITO_OPENSEARCH_REPLICAS"),
             embedded_index=_choice(env, "REKOGNITO_EMBEDDED_INDEX", "exact", ("exact", "hnsw")),  # type: ignore[arg-type]
             face_model=_choice(env, "REKOGNITO_FACE_MODEL", "edgeface-s", ("edgeface-s", "sface")),
+            face_sensitive_attributes=_choice(
+                env, "REKOGNITO_FACE_SENSITIVE_ATTRIBUTES", "off", ("on", "off")
+            )
+            == "on",
             s3_endpoint_url=_optional(env, "REKOGNITO_S3_ENDPOINT_URL"),
             auth_mode=_choice(env, "REKOGNITO_AUTH_MODE", "none", ("sigv4", "iam", "none")),  # type: ignore[arg-type]
             max_inflight_requests=_int(env, "REKOGNITO_MAX_INFLIGHT_REQUESTS", 16, 1),
@@ -138,7 +170,24 @@ class Settings:
             or "Rekognito",
             audit_table=_optional(env, "REKOGNITO_AUDIT_TABLE"),
             audit_enabled=_choice(env, "REKOGNITO_AUDIT", "on", ("on", "off")) == "on",
+            audit_key_file=Path(key_file)
+            if (key_file := _optional(env, "REKOGNITO_AUDIT_KEY_FILE"))
+            else None,
             iam_grants=_optional(env, "REKOGNITO_IAM_GRANTS"),
+            video_sample_ms=_int(env, "REKOGNITO_VIDEO_SAMPLE_MS", 500, 40),
+            video_max_width=_int(env, "REKOGNITO_VIDEO_MAX_WIDTH", 0, 0),
+            video_segment_seconds=_int(env, "REKOGNITO_VIDEO_SEGMENT_SECONDS", 120, 1),
+            video_workers=_int(env, "REKOGNITO_VIDEO_WORKERS", 1, 0),
+            video_lease_seconds=_int(env, "REKOGNITO_VIDEO_LEASE_SECONDS", 60, 2),
+            video_max_attempts=_int(env, "REKOGNITO_VIDEO_MAX_ATTEMPTS", 3, 1),
+            video_max_jobs=_int(env, "REKOGNITO_VIDEO_MAX_JOBS", 20, 1),
+            video_retention_days=float(_int(env, "REKOGNITO_VIDEO_RETENTION_DAYS", 7, 1)),
+            video_max_bytes=_int(env, "REKOGNITO_VIDEO_MAX_BYTES", 10 * 1024**3, 1),
+            video_max_duration_s=_int(env, "REKOGNITO_VIDEO_MAX_DURATION_S", 6 * 3600, 1),
+            video_jobs_table=_optional(env, "REKOGNITO_VIDEO_JOBS_TABLE"),
+            video_results_bucket=_optional(env, "REKOGNITO_VIDEO_RESULTS_BUCKET"),
+            video_queue_url=_optional(env, "REKOGNITO_VIDEO_QUEUE_URL"),
+            video_dead_letter_queue_arn=_optional(env, "REKOGNITO_VIDEO_DEAD_LETTER_QUEUE_ARN"),
             extra={k: v for k, v in env.items() if k.startswith("REKOGNITO_")},
         )
 

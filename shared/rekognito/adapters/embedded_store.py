@@ -11,15 +11,22 @@
   (``index="hnsw"``) an HNSW graph replaces the scan for very large collections, at a
   measured miss rate. The in-memory vectors are rebuilt from SQLite when another process
   changed the collection (each collection carries a generation number bumped by every write).
+* Retention on read: a face older than its collection's ``retention_days`` is not returned
+  by any read (get, list, count, search), even before the purge deletes it.
+* Files: the data directory is created 0700 and ``faces.sqlite3`` 0600 before SQLite opens
+  it (SQLite gives ``-wal`` and ``-shm`` the database file's mode), whatever the umask.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +43,7 @@ from rekognito.adapters.embedded_vectors import (
 )
 from rekognito.api._generated import ResourceAlreadyExistsException, ResourceNotFoundException
 from rekognito.domain import BoundingBox, Collection, Embedding, FaceMatchCandidate, StoredFace, User
+from rekognito.policy import retention_cutoff
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +98,11 @@ _FACE_COLUMNS = (
 )
 
 
+def _oldest(cutoff: float | None) -> float:
+    """The smallest ``created_at`` a read may return."""
+    return float("-inf") if cutoff is None else cutoff
+
+
 def _not_found(collection_id: str) -> ResourceNotFoundException:
     return ResourceNotFoundException(f"The collection id: {collection_id} does not exist")
 
@@ -107,8 +120,12 @@ class EmbeddedFaceStore:
         self.index_kind = index
         self.hnsw_expansion = hnsw_expansion
         self.graph_dir = data_dir / "hnsw"
-        data_dir.mkdir(parents=True, exist_ok=True)
+        if not data_dir.is_dir():
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(data_dir, 0o700)
         self.path = data_dir / "faces.sqlite3"
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -142,6 +159,19 @@ class EmbeddedFaceStore:
         if row is None:
             raise _not_found(collection_id)
         return int(row[0])
+
+    def _cutoff(self, db: sqlite3.Connection, collection_id: str) -> float | None:
+        """Faces created before this are past the collection's retention (raises if unknown)."""
+        row = db.execute(
+            "SELECT policy FROM collections WHERE collection_id = ?", (collection_id,)
+        ).fetchone()
+        if row is None:
+            raise _not_found(collection_id)
+        try:
+            policy = json.loads(row[0])
+        except ValueError:
+            return None
+        return retention_cutoff(policy, time.time()) if isinstance(policy, dict) else None
 
     def _bump(self, db: sqlite3.Connection, collection_id: str) -> int:
         db.execute(
@@ -325,10 +355,11 @@ class EmbeddedFaceStore:
 
     def count_faces(self, collection_id: str) -> int:
         with self._lock:
-            self._generation(self._db, collection_id)
+            cutoff = self._cutoff(self._db, collection_id)
             return int(
                 self._db.execute(
-                    "SELECT COUNT(*) FROM faces WHERE collection_id = ?", (collection_id,)
+                    "SELECT COUNT(*) FROM faces WHERE collection_id = ? AND created_at >= ?",
+                    (collection_id, _oldest(cutoff)),
                 ).fetchone()[0]
             )
 
@@ -370,13 +401,14 @@ class EmbeddedFaceStore:
         wanted = list(dict.fromkeys(face_ids))
         found: list[StoredFace] = []
         with self._lock:
-            self._generation(self._db, collection_id)
+            oldest = _oldest(self._cutoff(self._db, collection_id))
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT {_FACE_COLUMNS} FROM faces WHERE collection_id = ? AND face_id IN ({marks})",  # noqa: S608
-                    (collection_id, *chunk),
+                    f"SELECT {_FACE_COLUMNS} FROM faces WHERE collection_id = ? AND created_at >= ? "  # noqa: S608
+                    f"AND face_id IN ({marks})",
+                    (collection_id, oldest, *chunk),
                 ).fetchall()
                 found.extend(self._face(collection_id, row) for row in rows)
         order = {face_id: i for i, face_id in enumerate(wanted)}
@@ -404,10 +436,10 @@ class EmbeddedFaceStore:
                 return []
             sql += f" AND face_id IN ({','.join('?' * len(face_ids))})"
             args.extend(face_ids)
-        sql += " ORDER BY face_id LIMIT ?"
-        args.append(limit)
+        sql += " AND created_at >= ? ORDER BY face_id LIMIT ?"
         with self._lock:
-            self._generation(self._db, collection_id)
+            cutoff = self._cutoff(self._db, collection_id)
+            args.extend([_oldest(cutoff), limit])
             rows = self._db.execute(sql, args).fetchall()
         return [self._face(collection_id, row) for row in rows]
 
@@ -461,9 +493,13 @@ class EmbeddedFaceStore:
     ) -> list[FaceMatchCandidate]:
         matrix = self._matrix(collection_id)
         vector = np.asarray(query, dtype=np.float32).reshape(-1)
+        with self._lock:
+            oldest = _oldest(self._cutoff(self._db, collection_id))
 
         def exact(face_ids: list[str]) -> dict[str, float]:
-            return self._exact_cosines(collection_id, face_ids, vector)
+            # Faces past retention are left out here, as if deleted: the search then takes
+            # further candidates until its answer is complete.
+            return self._exact_cosines(collection_id, face_ids, vector, oldest)
 
         if self.index_kind == "hnsw":
             ranked = graph_search(
@@ -493,15 +529,19 @@ class EmbeddedFaceStore:
             if face_id in faces
         ]
 
-    def _exact_cosines(self, collection_id: str, face_ids: list[str], query: Embedding) -> dict[str, float]:
-        """Cosines of the stored float32 embeddings (the faces that still exist) with ``query``."""
+    def _exact_cosines(
+        self, collection_id: str, face_ids: list[str], query: Embedding, oldest: float
+    ) -> dict[str, float]:
+        """Cosines with ``query`` of the stored float32 embeddings of the faces that still
+        exist and were created at or after ``oldest``."""
         scores: dict[str, float] = {}
         for start in range(0, len(face_ids), 500):
             chunk = face_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._query(
-                f"SELECT face_id, embedding FROM faces WHERE collection_id = ? AND face_id IN ({marks})",  # noqa: S608
-                (collection_id, *chunk),
+                "SELECT face_id, embedding FROM faces WHERE collection_id = ? AND created_at >= ? "  # noqa: S608
+                f"AND face_id IN ({marks})",
+                (collection_id, oldest, *chunk),
             )
             if not rows:
                 continue

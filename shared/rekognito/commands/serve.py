@@ -3,6 +3,7 @@
 Besides the Rekognition API it runs a local S3 and SQS (the drop-folder ingestion of the
 SAM app, see ``rekognito.local_aws``) unless ``--no-local-aws`` is given, and requires
 SigV4-signed requests from known principals unless ``--insecure-no-auth`` is given.
+It refuses to start on a data directory other users can read (``security/data_dir.py``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ def _say(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rekognito.security.data_dir import DataDirError, check_private, ensure_private_dir
+
+    os.umask(0o077)
+    try:
+        ensure_private_dir(Path(args.data_dir))
+        check_private(Path(args.data_dir))
+    except (DataDirError, OSError) as error:
+        _say(f"rekognito serve: {error}")
+        return 2
     s3_port = args.s3_port if args.s3_port is not None else args.port + 1
     auth_mode = "none" if args.insecure_no_auth else os.environ.get("REKOGNITO_AUTH_MODE", "sigv4")
     apply_env(
@@ -92,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     from rekognito.security.retention import start_retention_thread
 
     retention = start_retention_thread(services)
+    from rekognito.video.service import start_local_video
+
+    video = start_local_video(services, local_aws)
     _say(f"rekognito: serving the Rekognition API on {endpoint.url}")
     _say(f"  data dir: {services.settings.data_dir}")
     credentials = (services.settings.data_dir / "credentials").resolve()
@@ -102,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     stop.wait()
     endpoint.stop()
     retention.stop()
+    if video is not None:
+        video.stop()
     if local_aws is not None:
         local_aws.stop()
     services.close()

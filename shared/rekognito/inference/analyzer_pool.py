@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from PIL import Image
 
@@ -27,7 +28,8 @@ class AnalyzerPool(FaceAnalyzer):
     def __init__(self, analyzers: list[FaceAnalyzer]) -> None:
         if not analyzers:
             raise ValueError("an analyzer pool needs at least one analyzer")
-        super().__init__(analyzers[0].detector, analyzers[0].embedder)
+        # The same models and options as the analyzers it lends (all made alike).
+        vars(self).update(vars(analyzers[0]))
         self.size = len(analyzers)
         self._idle: queue.Queue[FaceAnalyzer] = queue.Queue()
         for analyzer in analyzers:
@@ -45,11 +47,9 @@ class AnalyzerPool(FaceAnalyzer):
         finally:
             self._idle.put(analyzer)
 
-    def analyze(
-        self, image: Image.Image, *, embed: bool, limit: int | None = None, largest_only: bool = False
-    ) -> list[AnalyzedFace]:
+    def analyze(self, image: Image.Image, **options: Any) -> list[AnalyzedFace]:
         with self._lend() as analyzer:
-            return analyzer.analyze(image, embed=embed, limit=limit, largest_only=largest_only)
+            return analyzer.analyze(image, **options)
 
     def embed(self, face: AnalyzedFace) -> Embedding:
         with self._lend() as analyzer:

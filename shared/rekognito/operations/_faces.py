@@ -15,6 +15,7 @@ from rekognito.inference.embedder import EMBEDDERS, EmbedderSpec
 from rekognito.inference.pipeline import AnalyzedFace
 from rekognito.inference.similarity import to_cosine, to_similarity
 from rekognito.operations.context import RequestContext
+from rekognito.policy import percent_floor
 
 MAX_FACES_PER_IMAGE = 100
 
@@ -29,13 +30,16 @@ class QualityBar:
     max_pitch: float
 
 
-# Thresholds per QualityFilter level. AUTO is Rekognition's default and sits at MEDIUM.
+# Thresholds per QualityFilter level (docs/faces.md, "Quality filter"). AUTO is Rekognition's
+# default and sits at MEDIUM. Yaw and pitch come from the face mesh: a three-quarter view
+# (yaw about 30-55 degrees) passes LOW, MEDIUM and AUTO; EXTREME_POSE ("the head is turned too
+# far away from the camera") starts at 65 degrees of yaw for MEDIUM, near profile.
 QUALITY_BARS = {
     "LOW": QualityBar(
-        min_pixels=16, min_confidence=60, min_sharpness=8, min_brightness=5, max_yaw=75, max_pitch=60
+        min_pixels=16, min_confidence=60, min_sharpness=8, min_brightness=5, max_yaw=80, max_pitch=70
     ),
     "MEDIUM": QualityBar(
-        min_pixels=24, min_confidence=70, min_sharpness=15, min_brightness=10, max_yaw=60, max_pitch=50
+        min_pixels=24, min_confidence=70, min_sharpness=15, min_brightness=10, max_yaw=65, max_pitch=55
     ),
     "HIGH": QualityBar(
         min_pixels=40, min_confidence=80, min_sharpness=25, min_brightness=15, max_yaw=45, max_pitch=40
@@ -92,12 +96,12 @@ def effective_threshold(
 ) -> float:
     """Apply the collection's minimum-threshold guardrail to a requested threshold."""
     threshold = default if requested is None else requested
-    minimum = collection.policy.get("min_match_threshold")
-    if minimum is not None and threshold < float(minimum):
+    minimum = percent_floor(collection.policy, "min_match_threshold")
+    if minimum is not None and threshold < minimum:
         if collection.policy.get("threshold_mode", "refuse") == "clamp":
-            return float(minimum)
+            return minimum
         raise InvalidParameterException(
-            f"{name} {threshold:g} is below the minimum of {float(minimum):g} set for collection "
+            f"{name} {threshold:g} is below the minimum of {minimum:g} set for collection "
             f"{collection.collection_id}"
         )
     return threshold
@@ -105,8 +109,8 @@ def effective_threshold(
 
 def mark_review(collection: Collection, match: dict[str, Any]) -> dict[str, Any]:
     """Flag matches under the collection's review level (an extra key botocore ignores)."""
-    review_below = collection.policy.get("review_below")
-    if review_below is not None and match["Similarity"] < float(review_below):
+    review_below = percent_floor(collection.policy, "review_below")
+    if review_below is not None and match["Similarity"] < review_below:
         match["ReviewRequired"] = True
     return match
 

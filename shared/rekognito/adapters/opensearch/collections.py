@@ -9,12 +9,14 @@ metadata, so a deletion that stops half way leaves an index that belongs to no c
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 from rekognito.adapters.opensearch.mapping import META_MAPPING, IndexLayout, VectorSpec
 from rekognito.adapters.opensearch.transport import Conflict, Transport, log, not_found
 from rekognito.api._generated import InternalServerError, ResourceAlreadyExistsException
 from rekognito.domain import Collection
+from rekognito.policy import retention_cutoff
 
 
 def users_query(collection_id: str) -> dict[str, Any]:
@@ -157,7 +159,24 @@ class CollectionsPart:
         self.transport.bulk("delete_collection", actions, collection_id, refresh=True)
         log.info("collection deleted", extra={"collection_id": collection_id, "users": len(user_doc_ids)})
 
+    def cutoff(self, collection_id: str) -> float | None:
+        """Faces created before this are past retention (raises for an unknown collection).
+
+        One GET of the collection's metadata document per read, so that a policy change
+        takes effect at once in every process.
+        """
+        return retention_cutoff(self.get(collection_id).policy, time.time())
+
     def count_faces(self, collection_id: str) -> int:
         client, index = self.transport.client, self.layout.face_index(collection_id)
-        response = self.transport.call("count_faces", lambda: client.count(index=index), collection_id)
+        cutoff = self.cutoff(collection_id)
+        body = {"query": live_since(cutoff)} if cutoff is not None else None
+        response = self.transport.call(
+            "count_faces", lambda: client.count(index=index, body=body), collection_id
+        )
         return int(response["count"])
+
+
+def live_since(cutoff: float) -> dict[str, Any]:
+    """Faces not past retention: created at or after ``cutoff``."""
+    return {"range": {"created_at": {"gte": cutoff}}}

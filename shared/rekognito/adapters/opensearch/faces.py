@@ -32,6 +32,12 @@ Consistency and atomicity
     :meth:`FacesPart.bulk_load` relaxes ``refresh_interval`` for large loads (no refresh per
     call; one at the end) and restores it.
 
+Retention
+    A face older than its collection's ``retention_days`` is not returned by any read
+    (get, list, count, search: a ``created_at`` range filter, inside the k-NN query for
+    searches, where lucene applies it while it walks the graph), even before the purge
+    deletes it. Each read fetches the collection's policy (one GET of its metadata document).
+
 Deletion
     Deleted faces are gone from every API as soon as ``delete_faces`` returns (the index is
     refreshed). Like any Lucene delete, the bytes stay in segment files until the segments
@@ -50,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from rekognito.adapters.opensearch.collections import CollectionsPart
+from rekognito.adapters.opensearch.collections import CollectionsPart, live_since
 from rekognito.adapters.opensearch.mapping import IndexLayout, ScoreMap, VectorSpec
 from rekognito.adapters.opensearch.transport import PAGE_SIZE, Transport, internal, log, not_found
 from rekognito.api._generated import ThrottlingException
@@ -277,8 +283,13 @@ class FacesPart:
         if not wanted:
             self.collections.count_faces(collection_id)  # raises for an unknown collection
             return []
+        cutoff = self.collections.cutoff(collection_id)
         found = self.sources(index, wanted, collection_id)
-        return [self.face(collection_id, found[face_id]) for face_id in wanted if face_id in found]
+        return [
+            self.face(collection_id, found[face_id])
+            for face_id in wanted
+            if face_id in found and (cutoff is None or float(found[face_id]["created_at"]) >= cutoff)
+        ]
 
     def list_page(
         self,
@@ -290,7 +301,8 @@ class FacesPart:
         user_id: str | None,
     ) -> list[StoredFace]:
         index = self.layout.face_index(collection_id)
-        filters: list[dict[str, Any]] = []
+        cutoff = self.collections.cutoff(collection_id)
+        filters: list[dict[str, Any]] = [live_since(cutoff)] if cutoff is not None else []
         if face_ids is not None:
             if not face_ids:
                 self.collections.count_faces(collection_id)
@@ -338,14 +350,18 @@ class FacesPart:
             self._score_maps.pop(index, None)
             self._deferred_refresh.discard(index)
 
-    def search_body(self, query: Embedding, *, size: int, k: int, min_score: float) -> dict[str, Any]:
-        """The k-NN request: explore ``k`` candidates, return at most ``size`` above ``min_score``."""
+    def search_body(
+        self, query: Embedding, *, size: int, k: int, min_score: float, cutoff: float | None = None
+    ) -> dict[str, Any]:
+        """The k-NN request: explore ``k`` candidates, return at most ``size`` above ``min_score``.
+
+        With ``cutoff``, only faces created at or after it (retention) are candidates.
+        """
         vector = np.asarray(query, dtype=np.float32).reshape(-1).tolist()
-        return {
-            "size": size,
-            "min_score": min_score,
-            "query": {"knn": {"embedding": {"vector": vector, "k": k}}},
-        }
+        knn: dict[str, Any] = {"vector": vector, "k": k}
+        if cutoff is not None:
+            knn["filter"] = live_since(cutoff)
+        return {"size": size, "min_score": min_score, "query": {"knn": {"embedding": knn}}}
 
     def k_for(self, size: int) -> int:
         return min(max(size, self.spec.ef_search), MAX_RESULT_WINDOW)
@@ -365,11 +381,16 @@ class FacesPart:
         if limit <= 0 or vector.shape[0] != self.spec.dimension:
             self.collections.count_faces(collection_id)
             return []
+        cutoff = self.collections.cutoff(collection_id)
         scores = self.score_map(index, collection_id)
         floor = max(-1.0, min_cosine - RESCORE_MARGIN) if self.rescore else min_cosine
         size = min(limit + len(excluded), MAX_RESULT_WINDOW)
         body = self.search_body(
-            vector, size=size, k=self.k_for(size), min_score=scores.to_score(floor) - SCORE_SLACK
+            vector,
+            size=size,
+            k=self.k_for(size),
+            min_score=scores.to_score(floor) - SCORE_SLACK,
+            cutoff=cutoff,
         )
         client = self.transport.client
         started = time.perf_counter()
@@ -383,6 +404,8 @@ class FacesPart:
             if hit["_id"] in excluded:
                 continue
             face = self.face(collection_id, hit["_source"])
+            if cutoff is not None and face.created_at < cutoff:
+                continue
             if self.rescore:
                 cosine = float(np.dot(face.embedding.astype(np.float64), vector.astype(np.float64)))
             else:
