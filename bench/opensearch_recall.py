@@ -5,8 +5,9 @@ Not a test: a measurement written to ``reports/opensearch_recall.json``.
 One collection of ``--n`` faces (512-d) is loaded through ``OpenSearchFaceStore`` (``bulk_load``:
 refresh relaxed, ``_bulk`` in ``--bulk-threads`` parallel requests of 500 faces, one refresh at
 the end), then searched through ``OpenSearchFaceStore.search`` exactly as SearchFaces does
-(``limit``, ``min_cosine`` = Similarity 80 = cosine 0.5) for each ``k`` in ``--k`` (the
-store's ``ef_search``: the least number of candidates the HNSW search explores). A true match
+(``limit``; ``min_cosine`` = Similarity 80, cosine 0.60 in edgeface-s's calibration) for each
+``k`` in ``--k`` (the store's ``ef_search``: the least number of candidates the HNSW search
+explores). A true match
 is a face that exact search (numpy, float32) finds above the threshold within ``limit``; the
 miss rate is the fraction of them a search does not return. The engine's own time (``took``)
 is reported next to the time through the store. Planted matches: ``--data synthetic`` (random
@@ -40,7 +41,16 @@ from bench._report import machine, summary  # noqa: E402
 from bench._vectors import Matrix, Workload, filler, ground_truth, plant_faces, synthetic  # noqa: E402
 from rekognito.domain import BoundingBox, Collection, StoredFace  # noqa: E402
 
-MIN_COSINE = 0.5  # Similarity 80 for edgeface-s
+
+def similarity_80_cosine() -> float:
+    """The cosine of Similarity 80 (the default FaceMatchThreshold) in edgeface-s's calibration."""
+    from rekognito.inference.embedder import EMBEDDERS
+    from rekognito.inference.similarity import to_cosine
+
+    return to_cosine(80.0, EMBEDDERS["edgeface-s"].calibration)
+
+
+MIN_COSINE = similarity_80_cosine()
 COLLECTION = "bench"
 
 
@@ -135,6 +145,7 @@ def workloads(args: argparse.Namespace) -> tuple[Matrix, list[Workload]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global MIN_COSINE  # noqa: PLW0603
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -162,8 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="100 queries, k 128,256,512")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--min-cosine",
+        type=float,
+        default=None,
+        help=f"threshold (default: Similarity 80, cosine {MIN_COSINE:.2f})",
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "opensearch_recall.json")
     args = parser.parse_args(argv)
+    if args.min_cosine is not None:
+        MIN_COSINE = args.min_cosine
     if args.quick:
         args.queries, args.k = 100, [128, 256, 512]
     from opensearchpy import OpenSearch

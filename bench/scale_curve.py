@@ -43,7 +43,16 @@ from rekognito.operations.context import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
 
-MIN_COSINE = 0.5  # Similarity 80 for edgeface-s
+
+def similarity_80_cosine() -> float:
+    """The cosine of Similarity 80 (the default FaceMatchThreshold) in edgeface-s's calibration."""
+    from rekognito.inference.embedder import EMBEDDERS
+    from rekognito.inference.similarity import to_cosine
+
+    return to_cosine(80.0, EMBEDDERS["edgeface-s"].calibration)
+
+
+MIN_COSINE = similarity_80_cosine()
 
 
 def rss_bytes(pid: int | str = "self") -> int:
@@ -238,9 +247,10 @@ def run(
 CURVE_DOC = """The scale curve of one backend, as a command (issue 16).
 
 The collection grows through ``--sizes``; at each size the script reports the time to add the
-new faces (faces per second), ``store.search`` latency p50/p95 (limit 80, Similarity 80 =
-cosine 0.5, as SearchFaces), the true matches missed against exact float32 search (numpy over
-the same vectors), memory, and the load average. Planted true matches, written first so they
+new faces (faces per second), ``store.search`` latency p50/p95 (limit 80, Similarity 80 as
+SearchFaces; ``--min-cosine`` overrides), the true matches missed against exact float32
+search (numpy over the same vectors), memory, and the load average. Planted true matches,
+written first so they
 are in the collection at every size: synthetic near duplicates of random queries and real
 face embeddings (``bench/_vectors.py``); the rest is random filler.
 
@@ -308,6 +318,7 @@ def _searches(
 
 
 def curve_main(argv: list[str] | None = None) -> int:
+    global MIN_COSINE  # noqa: PLW0603
     import argparse
     import json
 
@@ -328,8 +339,16 @@ def curve_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="an OpenSearch node to use instead of starting one")
     parser.add_argument("--quick", action="store_true", help="sizes 10k,30k and 50 queries")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--min-cosine",
+        type=float,
+        default=None,
+        help=f"threshold (default: Similarity 80, cosine {MIN_COSINE:.2f})",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.min_cosine is not None:
+        MIN_COSINE = args.min_cosine
     if args.quick:
         args.sizes, args.queries = [10_000, 30_000], 50
     sizes = sorted(args.sizes)
