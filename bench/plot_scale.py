@@ -41,7 +41,8 @@ def recall_plot(reports: list[dict[str, Any]], folder: Path) -> Path:
                 left.plot(k, [100 * r["miss_rate"] for r in rows], marker=marker, label=label)
                 right.plot(k, [r["store_p50_ms"] for r in rows], marker=marker, label=label)
     left.axhline(0.5, color="grey", linestyle=":", linewidth=1)
-    left.set_ylabel("true matches missed at Similarity 80 (%)")
+    floors = sorted({r["data"].get("min_cosine") for r in reports})
+    left.set_ylabel(f"true matches missed, cosine >= {', '.join(map(str, floors))} (%)")
     right.set_ylabel("store.search p50 (ms)")
     for axis in (left, right):
         axis.set_xscale("log", base=2)
@@ -71,7 +72,8 @@ def scale_plot(reports: list[dict[str, Any]], folder: Path) -> Path:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=6)
     left.set_yscale("log")
-    left.set_ylabel("store.search p50 (ms), limit 80, Similarity 80")
+    floors = sorted({r.get("min_cosine") for r in reports})
+    left.set_ylabel(f"store.search p50 (ms), limit 80, cosine >= {', '.join(map(str, floors))}")
     right.set_ylabel("MiB")
     return _save(figure, folder, "store_scale.png")
 
