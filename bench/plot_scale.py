@@ -26,12 +26,13 @@ def recall_plot(reports: list[dict[str, Any]], folder: Path) -> Path:
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for report in reports:
         n = report["data"]["n"]
+        loaded = report["opensearch"]["indexing"].get("segments", 0)
         for data, marker in (("synthetic", "o"), ("faces", "s")):
-            for segments in sorted({r.get("segments", 0) for r in report["opensearch"]["search"]}):
+            for segments in sorted({r.get("segments", loaded) for r in report["opensearch"]["search"]}):
                 rows = [
                     r
                     for r in report["opensearch"]["search"]
-                    if r["data"] == data and r.get("segments", 0) == segments
+                    if r["data"] == data and r.get("segments", loaded) == segments
                 ]
                 if not rows:
                     continue
