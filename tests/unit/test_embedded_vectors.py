@@ -143,3 +143,28 @@ def test_hnsw_graph_is_saved_with_its_generation_and_rebuilt_when_stale(tmp_path
     # A store whose graph had a removal does not write it back (it discards the file instead).
     crashed.close()
     assert not saved.exists()
+
+
+def test_reads_by_face_id_use_the_primary_key_not_a_scan(tmp_path: Path) -> None:
+    # The retention filter (created_at >= cutoff) once made SQLite pick the created_at index and
+    # scan the whole collection for every lookup by id (200+ ms per search at 100k faces).
+    store = EmbeddedFaceStore(tmp_path)
+    store.create_collection(Collection("c", "arn", "m", 1.0))
+    rows = unit_rows(20, 6)
+    store.put_faces("c", [face(f"f{i:05d}", v) for i, v in enumerate(rows)])
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+
+    store.get_faces("c", ["f00001", "f00002"])
+    store.list_faces("c", limit=5)
+    store.search("c", rows[3], limit=3, min_cosine=0.5)
+
+    store._db.set_trace_callback(None)
+    lookups = [s for s in statements if s.startswith("SELECT") and "FROM faces" in s and "COUNT" not in s]
+    assert lookups
+    for sql in lookups:
+        explain = "EXPLAIN QUERY PLAN " + sql.replace("-Inf", "-1e999")  # the trace's spelling of -inf
+        plan = " ".join(str(row[3]) for row in store._db.execute(explain).fetchall())
+        assert "faces_created" not in plan, (sql, plan)
+        assert "TEMP B-TREE" not in plan, (sql, plan)
+    store.close()
