@@ -13,7 +13,7 @@ def test_defaults() -> None:
     settings = Settings.from_env({})
 
     assert settings.opensearch_engine == "lucene"
-    assert settings.opensearch_ef_search == 256
+    assert settings.opensearch_ef_search == 512
     assert settings.opensearch_rescore is False
     assert settings.opensearch_replicas is None
     assert settings.embedded_index == "exact"
