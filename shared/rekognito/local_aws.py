@@ -238,8 +238,8 @@ def poll_queue(
 def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[str], None]) -> LocalAws:
     """Start the local S3 + SQS on ``host:port`` (0: a free port) and the ingest poller."""
     from rekognito.adapters.s3 import S3ObjectReader
-    from rekognito.ingest.metrics import EmfMetrics
     from rekognito.ingest.processor import Ingestor
+    from rekognito.metrics import to_debug_log
 
     keys = internal_keys()
     server = start_gated_moto(services, host=host, port=port, keys=keys)
@@ -254,11 +254,8 @@ def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[
     # ingest handler read this S3 with the server's own key.
     services.provide("object_reader", S3ObjectReader(s3))
     services.provide("ingest_s3_client", s3)
-    # EMF lines are meant for CloudWatch; locally they go to the debug log, not stdout.
-    metrics = EmfMetrics(
-        settings.metrics_namespace, write=lambda line: log.debug("metrics", extra={"emf": line})
-    )
-    services.provide("ingestor", Ingestor(services, metrics))
+    # EMF documents are meant for CloudWatch; locally they go to the debug log, not stdout.
+    services.provide("ingestor", Ingestor(services, to_debug_log))
     stopping = threading.Event()
     poller = threading.Thread(
         target=poll_queue,
