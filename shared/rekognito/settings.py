@@ -79,6 +79,9 @@ class Settings:
     audit_enabled: bool = True
     # JSON {"<IAM ARN or prefix*>": ["action:collections", ...]} for auth_mode=iam.
     iam_grants: str | None = None
+    # auth_mode=sigv4 with one key pair instead of principals.json (security/key_pair.py).
+    api_access_key_id: str | None = None
+    api_secret_access_key: str | None = field(default=None, repr=False)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -114,7 +117,11 @@ class Settings:
             audit_table=_optional(env, "REKOGNITO_AUDIT_TABLE"),
             audit_enabled=_choice(env, "REKOGNITO_AUDIT", "on", ("on", "off")) == "on",
             iam_grants=_optional(env, "REKOGNITO_IAM_GRANTS"),
-            extra={k: v for k, v in env.items() if k.startswith("REKOGNITO_")},
+            api_access_key_id=_optional(env, "REKOGNITO_API_ACCESS_KEY_ID"),
+            api_secret_access_key=_optional(env, "REKOGNITO_API_SECRET_ACCESS_KEY"),
+            extra={
+                k: v for k, v in env.items() if k.startswith("REKOGNITO_") and k != "REKOGNITO_API_SECRET_ACCESS_KEY"
+            },
         )
 
     def with_overrides(self, **changes: object) -> Settings:

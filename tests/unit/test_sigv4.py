@@ -352,3 +352,38 @@ def test_requests_aws4auth_signed_s3_request_passes_the_raw_verifier() -> None:
         services=("s3",),
     )
     assert caller.service == "s3"
+
+
+def test_the_function_checks_one_key_pair_where_api_gateway_does_not(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "REKOGNITO_DATA_DIR": str(tmp_path),
+            "REKOGNITO_AUTH_MODE": "sigv4",
+            "REKOGNITO_API_ACCESS_KEY_ID": "AKLOCALSTACK",
+            "REKOGNITO_API_SECRET_ACCESS_KEY": "stack-secret",
+        }
+    )
+    assert "stack-secret" not in repr(settings)
+    security = create_security(settings)
+    principal = security.authenticate(signed_event("AKLOCALSTACK", "stack-secret"), BODY)
+    assert principal.name == "api-key"
+    with pytest.raises(InvalidSignatureException):
+        security.authenticate(signed_event("AKLOCALSTACK", "another-secret"), BODY)
+    with pytest.raises(UnrecognizedClientException):
+        security.authenticate(signed_event("AKOTHER", "stack-secret"), BODY)
+
+
+def test_a_signature_over_the_stage_path_api_gateway_received_is_accepted(
+    registry: PrincipalRegistry, alice: Any
+) -> None:
+    # The client signed /dev/ (the stage's URL); API Gateway hands the function path "/"
+    event = signed_event(*alice)
+    unsigned = {k: v for k, v in event["headers"].items() if k not in ("Authorization", "X-Amz-Date")}
+    signed_for_stage = AWSRequest(method="POST", url=f"http://{HOST}/dev/", data=BODY, headers=unsigned)
+    SigV4Auth(Credentials(*alice), "rekognition", "us-east-1").add_auth(signed_for_stage)
+    event["headers"] = {key: str(value) for key, value in signed_for_stage.headers.items()} | {"Host": HOST}
+    event["requestContext"] = {"path": "/dev/", "stage": "dev"}
+    assert authenticator(registry).authenticate(event, BODY).name == "alice"
+    event["requestContext"] = {"path": "/prod/", "stage": "prod"}
+    with pytest.raises(InvalidSignatureException):
+        authenticator(registry).authenticate(event, BODY)
