@@ -120,7 +120,9 @@ class Settings:
             api_access_key_id=_optional(env, "REKOGNITO_API_ACCESS_KEY_ID"),
             api_secret_access_key=_optional(env, "REKOGNITO_API_SECRET_ACCESS_KEY"),
             extra={
-                k: v for k, v in env.items() if k.startswith("REKOGNITO_") and k != "REKOGNITO_API_SECRET_ACCESS_KEY"
+                k: v
+                for k, v in env.items()
+                if k.startswith("REKOGNITO_") and k != "REKOGNITO_API_SECRET_ACCESS_KEY"
             },
         )
 
