@@ -53,6 +53,7 @@ def configure_logging(level: str = "INFO", stream: IO[str] | None = None) -> Log
     if isinstance(handler, logging.StreamHandler):
         handler.setStream(stream or sys.stderr)
     logger.setLevel(level)
+    logging.getLogger(SERVICE).propagate = False  # the root's handler is the same one
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
