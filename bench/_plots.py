@@ -57,8 +57,10 @@ def latency(report: dict[str, Any], folder: Path) -> list[Path]:
     if stages:
         figure, axis = plt.subplots(figsize=(8, 4.2))
         bottoms = [0.0] * len(stages)
-        for stage in ("decode", "detect", "align", "embed", "store", "search"):
-            values = [r["stages"][stage].get("p50_ms", 0.0) for r in stages]
+        for stage in ("decode", "detect", "mesh", "align", "embed", "store", "search"):
+            values = [r["stages"][stage].get("p50_ms", 0.0) for r in stages if stage in r["stages"]]
+            if len(values) != len(stages):
+                continue
             axis.bar(range(len(stages)), values, bottom=bottoms, label=stage)
             bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
         axis.set_xticks(

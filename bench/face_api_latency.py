@@ -1,8 +1,11 @@
 """IndexFaces / SearchFacesByImage latency (p50/p95) and search latency at scale.
 
 Writes reports/face_api_latency.json. Run: ``.venv/bin/python bench/face_api_latency.py``
-(``--faces 100000`` sets the size of the filled collection; ``--iterations`` the samples).
-Inference runs on one thread (``REKOGNITO_INFERENCE_THREADS=1``), as the targets ask.
+(``--faces 100000`` sets the size of the filled collection; ``--iterations`` the samples;
+``--quick`` is a short smoke run). Inference runs on one thread
+(``REKOGNITO_INFERENCE_THREADS=1``), as the targets ask. Per-stage times: decode, detect, mesh
+(468-point landmarks, every face), align, embed; and, for ``DetectionAttributes=["ALL"]``,
+the attributes stage (iris, expression model and pixel measures) and that IndexFaces call.
 """
 
 from __future__ import annotations
@@ -60,7 +63,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--faces", type=int, default=100_000)
     parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="2,000 faces, 5 iterations")
     args = parser.parse_args()
+    if args.quick:
+        args.faces, args.iterations = 2000, 5
 
     with tempfile.TemporaryDirectory() as tmp:
         services = Services(Settings(data_dir=Path(tmp), auth_mode="none", inference_threads=1))
@@ -70,11 +76,16 @@ def main() -> int:
             client = rekognition_client(endpoint.url)
             client.create_collection(CollectionId="bench")
             client.index_faces(CollectionId="bench", Image={"Bytes": index_photo})  # warm-up
-            index_s, search_s = [], []
+            index_s, index_all_s, search_s = [], [], []
             for _ in range(args.iterations):
                 t0 = time.perf_counter()
                 client.index_faces(CollectionId="bench", Image={"Bytes": index_photo})
                 index_s.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                client.index_faces(
+                    CollectionId="bench", Image={"Bytes": index_photo}, DetectionAttributes=["ALL"]
+                )
+                index_all_s.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 client.search_faces_by_image(CollectionId="bench", Image={"Bytes": query_photo})
                 search_s.append(time.perf_counter() - t0)
@@ -82,14 +93,17 @@ def main() -> int:
             # Per-stage timings in-process, on the same photo.
             analyzer = services.face_analyzer
             image = Image.open(io.BytesIO(index_photo)).convert("RGB")
-            stages: dict[str, list[float]] = {"decode": [], "detect": [], "align": [], "embed": []}
+            names = ("decode", "detect", "mesh", "align", "embed", "attributes_all")
+            stages: dict[str, list[float]] = {name: [] for name in names}
             for _ in range(args.iterations):
                 t0 = time.perf_counter()
                 Image.open(io.BytesIO(index_photo)).convert("RGB")
                 stages["decode"].append(time.perf_counter() - t0)
                 faces = analyzer.analyze(image, embed=True)
-                for stage in ("detect", "align", "embed"):
+                for stage in ("detect", "mesh", "align", "embed"):
                     stages[stage].append(faces[0].timings[stage])
+                every = analyzer.analyze(image, embed=False, attributes=frozenset({"ALL"}))
+                stages["attributes_all"].append(every[0].timings["attributes"])
 
             client.create_collection(CollectionId="big")
             fill_s = fill(services, "big", args.faces, analyzer.embedder.spec.dimension)
@@ -119,6 +133,7 @@ def main() -> int:
         },
         "inference_threads": 1,
         "index_faces_http": summary(index_s),
+        "index_faces_all_attributes_http": summary(index_all_s),
         "search_faces_by_image_http": summary(search_s),
         "stages": {stage: summary(values) for stage, values in stages.items()},
         "scale": {

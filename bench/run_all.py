@@ -305,15 +305,15 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             "## Stages in-process (p50 ms, 1 thread)",
             "",
-            "| workload | faces found | decode | detect | align | embed | store | search |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| workload | faces found | decode | detect | mesh | align | embed | store | search |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for r in latency["stages"]:
             if r["inference_threads"] != 1:
                 continue
             cells = " | ".join(
                 str(r["stages"][s].get("p50_ms"))
-                for s in ("decode", "detect", "align", "embed", "store", "search")
+                for s in ("decode", "detect", "mesh", "align", "embed", "store", "search")
             )
             out.append(f"| {r['workload']} | {r['faces_found']:g} | {cells} |")
         if latency.get("concurrent_clients"):

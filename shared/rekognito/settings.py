@@ -62,6 +62,9 @@ class Settings:
     opensearch_ef_search: int = 512
     opensearch_rescore: bool = True
     face_model: str = "edgeface-s"
+    # Emotions (and Gender, for which no model is shipped) are inferences about people that
+    # other vendors have retired; they are computed only when this is on (docs/faces.md).
+    face_sensitive_attributes: bool = False
     s3_endpoint_url: str | None = None
     auth_mode: AuthMode = "none"
     max_inflight_requests: int = 16
@@ -77,6 +80,9 @@ class Settings:
     # else to <data_dir>/audit; REKOGNITO_AUDIT=off disables it.
     audit_table: str | None = None
     audit_enabled: bool = True
+    # The audit key (head HMAC, S3 object pseudonyms; docs/governance.md). Default:
+    # <data_dir>/security/audit.key for the file sink, none for the DynamoDB sink.
+    audit_key_file: Path | None = None
     # JSON {"<IAM ARN or prefix*>": ["action:collections", ...]} for auth_mode=iam.
     iam_grants: str | None = None
     # auth_mode=sigv4 with one key pair instead of principals.json (security/key_pair.py).
@@ -104,6 +110,10 @@ class Settings:
             opensearch_rescore=_choice(env, "REKOGNITO_OPENSEARCH_RESCORE", "true", ("true", "false"))
             == "true",
             face_model=_choice(env, "REKOGNITO_FACE_MODEL", "edgeface-s", ("edgeface-s", "sface")),
+            face_sensitive_attributes=_choice(
+                env, "REKOGNITO_FACE_SENSITIVE_ATTRIBUTES", "off", ("on", "off")
+            )
+            == "on",
             s3_endpoint_url=_optional(env, "REKOGNITO_S3_ENDPOINT_URL"),
             auth_mode=_choice(env, "REKOGNITO_AUTH_MODE", "none", ("sigv4", "iam", "none")),  # type: ignore[arg-type]
             max_inflight_requests=_int(env, "REKOGNITO_MAX_INFLIGHT_REQUESTS", 16, 1),
@@ -116,6 +126,9 @@ class Settings:
             or "Rekognito",
             audit_table=_optional(env, "REKOGNITO_AUDIT_TABLE"),
             audit_enabled=_choice(env, "REKOGNITO_AUDIT", "on", ("on", "off")) == "on",
+            audit_key_file=Path(key_file)
+            if (key_file := _optional(env, "REKOGNITO_AUDIT_KEY_FILE"))
+            else None,
             iam_grants=_optional(env, "REKOGNITO_IAM_GRANTS"),
             api_access_key_id=_optional(env, "REKOGNITO_API_ACCESS_KEY_ID"),
             api_secret_access_key=_optional(env, "REKOGNITO_API_SECRET_ACCESS_KEY"),

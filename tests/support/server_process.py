@@ -64,7 +64,7 @@ class ServerProcess:
         return self.process.pid
 
     def start(self, timeout: float = STARTUP_TIMEOUT_S) -> ServerProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # serve refuses a looser one
         self._log = self.log_path.open("ab")
         command = [
             *_command(),

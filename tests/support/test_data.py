@@ -26,6 +26,8 @@ class Archive:
     sha256: str
     sdist: bool
     members: dict[str, str]  # image name -> path inside the archive
+    # "pypi" (pip download) or "npm" (npm pack; ``requirement`` is then name@version)
+    registry: str = "pypi"
 
 
 ARCHIVES = (
@@ -56,6 +58,14 @@ ARCHIVES = (
             "mask_white.jpg": "insightface/data/images/mask_white.jpg",
         },
     ),
+    Archive(
+        requirement="@vladmandic/face-api@1.7.15",
+        filename="vladmandic-face-api-1.7.15.tgz",
+        sha256="0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031",
+        sdist=True,
+        members={f"faceapi_sample{i}.jpg": f"package/demo/sample{i}.jpg" for i in range(1, 7)},
+        registry="npm",
+    ),
 )
 
 
@@ -69,6 +79,22 @@ def download(archive: Archive, folder: Path | None = None) -> Path:
     if target.is_file() and _sha256(target) == archive.sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    if archive.registry == "npm":
+        subprocess.run(
+            ["npm", "pack", "--silent", archive.requirement, "--pack-destination", str(target.parent)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    else:
+        _pip_download(archive, target.parent)
+    actual = _sha256(target)
+    if actual != archive.sha256:
+        target.unlink()
+        raise RuntimeError(f"{archive.filename}: sha256 {actual} != pinned {archive.sha256}")
+    return target
+
+
+def _pip_download(archive: Archive, folder: Path) -> None:
     kind = ["--no-binary", ":all:"] if archive.sdist else ["--only-binary", ":all:"]
     subprocess.run(
         [
@@ -80,16 +106,11 @@ def download(archive: Archive, folder: Path | None = None) -> Path:
             "--no-deps",
             *kind,
             "-d",
-            str(target.parent),
+            str(folder),
             archive.requirement,
         ],
         check=True,
     )
-    actual = _sha256(target)
-    if actual != archive.sha256:
-        target.unlink()
-        raise RuntimeError(f"{archive.filename}: sha256 {actual} != pinned {archive.sha256}")
-    return target
 
 
 def fetch() -> Path:

@@ -7,14 +7,21 @@
 * Search: exact cosine (inner product of L2-normalised vectors) over a per-collection
   matrix held in memory. The matrix is rebuilt from SQLite when another process changed the
   collection (each collection carries a generation number bumped by every write).
+* Retention on read: a face older than its collection's ``retention_days`` is not returned
+  by any read (get, list, count, search), even before the purge deletes it.
+* Files: the data directory is created 0700 and ``faces.sqlite3`` 0600 before SQLite opens
+  it (SQLite gives ``-wal`` and ``-shm`` the database file's mode), whatever the umask.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +32,7 @@ import numpy as np
 
 from rekognito.api._generated import ResourceAlreadyExistsException, ResourceNotFoundException
 from rekognito.domain import BoundingBox, Collection, Embedding, FaceMatchCandidate, StoredFace, User
+from rekognito.policy import retention_cutoff
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +87,11 @@ _FACE_COLUMNS = (
 )
 
 
+def _oldest(cutoff: float | None) -> float:
+    """The smallest ``created_at`` a read may return."""
+    return float("-inf") if cutoff is None else cutoff
+
+
 def _not_found(collection_id: str) -> ResourceNotFoundException:
     return ResourceNotFoundException(f"The collection id: {collection_id} does not exist")
 
@@ -91,28 +104,43 @@ class _Matrix:
     ids: list[str]
     index: dict[str, int]
     vectors: np.ndarray[Any, np.dtype[np.float32]]
+    created: np.ndarray[Any, np.dtype[np.float64]]
     count: int
     lock: threading.Lock
 
     @classmethod
     def empty(cls, generation: int, dimension: int, capacity: int = 64) -> _Matrix:
-        return cls(generation, [], {}, np.zeros((capacity, dimension), np.float32), 0, threading.Lock())
+        return cls(
+            generation,
+            [],
+            {},
+            np.zeros((capacity, dimension), np.float32),
+            np.zeros(capacity, np.float64),
+            0,
+            threading.Lock(),
+        )
 
-    def upsert(self, face_id: str, vector: Embedding) -> None:
+    def upsert(self, face_id: str, vector: Embedding, created_at: float) -> None:
         row = self.index.get(face_id)
         if row is not None:
             self.vectors[row] = vector
+            self.created[row] = created_at
             return
         if vector.shape[0] != self.vectors.shape[1]:
             grown = np.zeros((max(64, self.vectors.shape[0]), vector.shape[0]), np.float32)
             if self.count:
                 raise ValueError("embedding dimension differs from the collection's")
             self.vectors = grown
+            self.created = np.zeros(grown.shape[0], np.float64)
         if self.count == self.vectors.shape[0]:
             grown = np.zeros((self.count * 2, self.vectors.shape[1]), np.float32)
             grown[: self.count] = self.vectors[: self.count]
             self.vectors = grown
+            created = np.zeros(self.count * 2, np.float64)
+            created[: self.count] = self.created[: self.count]
+            self.created = created
         self.vectors[self.count] = vector
+        self.created[self.count] = created_at
         self.ids.append(face_id)
         self.index[face_id] = self.count
         self.count += 1
@@ -125,6 +153,7 @@ class _Matrix:
         if row != last:
             moved = self.ids[last]
             self.vectors[row] = self.vectors[last]
+            self.created[row] = self.created[last]
             self.ids[row] = moved
             self.index[moved] = row
         self.vectors[last] = 0.0
@@ -138,8 +167,12 @@ class EmbeddedFaceStore:
     backend_name = "embedded"
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        if not data_dir.is_dir():
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(data_dir, 0o700)
         self.path = data_dir / "faces.sqlite3"
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -174,6 +207,19 @@ class EmbeddedFaceStore:
             raise _not_found(collection_id)
         return int(row[0])
 
+    def _cutoff(self, db: sqlite3.Connection, collection_id: str) -> float | None:
+        """Faces created before this are past the collection's retention (raises if unknown)."""
+        row = db.execute(
+            "SELECT policy FROM collections WHERE collection_id = ?", (collection_id,)
+        ).fetchone()
+        if row is None:
+            raise _not_found(collection_id)
+        try:
+            policy = json.loads(row[0])
+        except ValueError:
+            return None
+        return retention_cutoff(policy, time.time()) if isinstance(policy, dict) else None
+
     def _bump(self, db: sqlite3.Connection, collection_id: str) -> int:
         db.execute(
             "UPDATE collections SET generation = generation + 1 WHERE collection_id = ?", (collection_id,)
@@ -203,13 +249,13 @@ class EmbeddedFaceStore:
             if cached is not None and cached.generation == generation:
                 return cached
             rows = self._db.execute(
-                "SELECT face_id, embedding FROM faces WHERE collection_id = ? ORDER BY face_id",
+                "SELECT face_id, embedding, created_at FROM faces WHERE collection_id = ? ORDER BY face_id",
                 (collection_id,),
             ).fetchall()
             dimension = len(rows[0][1]) // 4 if rows else 512
             matrix = _Matrix.empty(generation, dimension, max(64, len(rows)))
-            for face_id, blob in rows:
-                matrix.upsert(face_id, np.frombuffer(blob, dtype=np.float32))
+            for face_id, blob, created_at in rows:
+                matrix.upsert(face_id, np.frombuffer(blob, dtype=np.float32), float(created_at))
             self._matrices[collection_id] = matrix
             log.debug("face matrix loaded", extra={"collection_id": collection_id, "faces": len(rows)})
             return matrix
@@ -288,10 +334,11 @@ class EmbeddedFaceStore:
 
     def count_faces(self, collection_id: str) -> int:
         with self._lock:
-            self._generation(self._db, collection_id)
+            cutoff = self._cutoff(self._db, collection_id)
             return int(
                 self._db.execute(
-                    "SELECT COUNT(*) FROM faces WHERE collection_id = ?", (collection_id,)
+                    "SELECT COUNT(*) FROM faces WHERE collection_id = ? AND created_at >= ?",
+                    (collection_id, _oldest(cutoff)),
                 ).fetchone()[0]
             )
 
@@ -328,7 +375,9 @@ class EmbeddedFaceStore:
             with matrix.lock:
                 if matrix.generation == generation - 1:
                     for face in faces:
-                        matrix.upsert(face.face_id, np.asarray(face.embedding, dtype=np.float32))
+                        matrix.upsert(
+                            face.face_id, np.asarray(face.embedding, dtype=np.float32), face.created_at
+                        )
                     matrix.generation = generation
                 else:
                     self._matrices.pop(collection_id, None)
@@ -337,13 +386,14 @@ class EmbeddedFaceStore:
         wanted = list(dict.fromkeys(face_ids))
         found: list[StoredFace] = []
         with self._lock:
-            self._generation(self._db, collection_id)
+            oldest = _oldest(self._cutoff(self._db, collection_id))
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT {_FACE_COLUMNS} FROM faces WHERE collection_id = ? AND face_id IN ({marks})",  # noqa: S608
-                    (collection_id, *chunk),
+                    f"SELECT {_FACE_COLUMNS} FROM faces WHERE collection_id = ? AND created_at >= ? "  # noqa: S608
+                    f"AND face_id IN ({marks})",
+                    (collection_id, oldest, *chunk),
                 ).fetchall()
                 found.extend(self._face(collection_id, row) for row in rows)
         order = {face_id: i for i, face_id in enumerate(wanted)}
@@ -371,10 +421,10 @@ class EmbeddedFaceStore:
                 return []
             sql += f" AND face_id IN ({','.join('?' * len(face_ids))})"
             args.extend(face_ids)
-        sql += " ORDER BY face_id LIMIT ?"
-        args.append(limit)
+        sql += " AND created_at >= ? ORDER BY face_id LIMIT ?"
         with self._lock:
-            self._generation(self._db, collection_id)
+            cutoff = self._cutoff(self._db, collection_id)
+            args.extend([_oldest(cutoff), limit])
             rows = self._db.execute(sql, args).fetchall()
         return [self._face(collection_id, row) for row in rows]
 
@@ -433,6 +483,8 @@ class EmbeddedFaceStore:
         exclude_face_ids: Iterable[str] = (),
     ) -> list[FaceMatchCandidate]:
         matrix = self._matrix(collection_id)
+        with self._lock:
+            cutoff = self._cutoff(self._db, collection_id)
         excluded = set(exclude_face_ids)
         with matrix.lock:
             if matrix.count == 0 or limit <= 0:
@@ -440,7 +492,10 @@ class EmbeddedFaceStore:
             if matrix.vectors.shape[1] != query.shape[0]:
                 return []
             scores = matrix.vectors[: matrix.count] @ np.asarray(query, dtype=np.float32)
-            candidates = np.nonzero(scores >= min_cosine)[0]
+            live = scores >= min_cosine
+            if cutoff is not None:
+                live &= matrix.created[: matrix.count] >= cutoff
+            candidates = np.nonzero(live)[0]
             wanted = limit + len(excluded)
             if candidates.size > wanted:
                 top = np.argpartition(-scores[candidates], wanted - 1)[:wanted]

@@ -48,6 +48,12 @@ Errors
     are logged, never sent to the client). The client's transport retries timeouts and
     502/503/504 itself.
 
+Retention
+    A face older than its collection's ``retention_days`` is not returned by any read
+    (get, list, count, search: a ``created_at`` range filter, inside the k-NN query for
+    searches), even before the purge deletes it. Each read fetches the collection's
+    policy (one GET of the metadata document).
+
 Deletion
     Deleted faces are gone from every API as soon as ``delete_faces`` returns (the index is
     refreshed). Like any Lucene delete, the bytes stay in segment files until the segments
@@ -91,6 +97,7 @@ from rekognito.api._generated import (
     ThrottlingException,
 )
 from rekognito.domain import BoundingBox, Collection, Embedding, FaceMatchCandidate, StoredFace, User
+from rekognito.policy import retention_cutoff
 from rekognito.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -516,9 +523,21 @@ class OpenSearchFaceStore:
         self._call("refresh_meta", lambda: self._client.indices.refresh(index=self.meta_index))
         log.info("collection deleted", extra={"collection_id": collection_id, "users": len(user_ids)})
 
+    def _cutoff(self, collection_id: str) -> float | None:
+        """Faces created before this are past retention (raises for an unknown collection)."""
+        return retention_cutoff(self.get_collection(collection_id).policy, time.time())
+
+    @staticmethod
+    def _live(cutoff: float) -> dict[str, Any]:
+        return {"range": {"created_at": {"gte": cutoff}}}
+
     def count_faces(self, collection_id: str) -> int:
         index = self.face_index(collection_id)
-        response = self._call("count_faces", lambda: self._client.count(index=index), collection_id)
+        cutoff = self._cutoff(collection_id)
+        body = {"query": self._live(cutoff)} if cutoff is not None else None
+        response = self._call(
+            "count_faces", lambda: self._client.count(index=index, body=body), collection_id
+        )
         return int(response["count"])
 
     # -- faces ------------------------------------------------------------------------------
@@ -631,8 +650,13 @@ class OpenSearchFaceStore:
         if not wanted:
             self.count_faces(collection_id)  # raises for an unknown collection
             return []
+        cutoff = self._cutoff(collection_id)
         found = self._get_sources(index, wanted, collection_id)
-        return [self._to_face(collection_id, found[face_id]) for face_id in wanted if face_id in found]
+        return [
+            self._to_face(collection_id, found[face_id])
+            for face_id in wanted
+            if face_id in found and (cutoff is None or float(found[face_id]["created_at"]) >= cutoff)
+        ]
 
     def list_faces(
         self,
@@ -644,7 +668,8 @@ class OpenSearchFaceStore:
         user_id: str | None = None,
     ) -> list[StoredFace]:
         index = self.face_index(collection_id)
-        filters: list[dict[str, Any]] = []
+        cutoff = self._cutoff(collection_id)
+        filters: list[dict[str, Any]] = [self._live(cutoff)] if cutoff is not None else []
         if face_ids is not None:
             if not face_ids:
                 self.count_faces(collection_id)
@@ -692,10 +717,16 @@ class OpenSearchFaceStore:
         query = {"range": {"created_at": {"lt": created_before}}}
         return [str(hit["_id"]) for hit in self._scan(index, query, collection_id, source=False)]
 
-    def search_body(self, query: Embedding, k: int, size: int) -> dict[str, Any]:
-        """The k-NN request: explore ``k`` candidates, return the best ``size`` with their vectors."""
+    def search_body(self, query: Embedding, k: int, size: int, cutoff: float | None = None) -> dict[str, Any]:
+        """The k-NN request: explore ``k`` candidates, return the best ``size`` with their vectors.
+
+        With ``cutoff``, only faces created at or after it (retention) are candidates.
+        """
         vector = np.asarray(query, dtype=np.float32).reshape(-1).tolist()
-        return {"size": size, "query": {"knn": {"embedding": {"vector": vector, "k": k}}}}
+        knn: dict[str, Any] = {"vector": vector, "k": k}
+        if cutoff is not None:
+            knn["filter"] = self._live(cutoff)
+        return {"size": size, "query": {"knn": {"embedding": knn}}}
 
     def _score_to_cosine(self, score: float) -> float:
         if self.engine == "lucene":
@@ -722,9 +753,10 @@ class OpenSearchFaceStore:
         if vector.shape[0] != self.dimension:
             self.count_faces(collection_id)
             return []
+        cutoff = self._cutoff(collection_id)
         size = min(limit + len(excluded), MAX_RESULT_WINDOW)
         k = min(max(2 * limit, self.ef_search) + len(excluded), MAX_RESULT_WINDOW)
-        body = self.search_body(vector, k, size)
+        body = self.search_body(vector, k, size, cutoff)
         started = time.perf_counter()
         response = self._call("search", lambda: self._client.search(index=index, body=body), collection_id)
         ranked: list[tuple[float, StoredFace]] = []
@@ -732,6 +764,8 @@ class OpenSearchFaceStore:
             if hit["_id"] in excluded:
                 continue
             face = self._to_face(collection_id, hit["_source"])
+            if cutoff is not None and face.created_at < cutoff:
+                continue
             cosine = (
                 float(face.embedding @ vector)
                 if self.rescore

@@ -4,6 +4,7 @@ Besides the Rekognition API it runs a local S3 and SQS (the drop-folder ingestio
 SAM app, see ``rekognito.local_aws``; ``--aws localstack`` uses a running LocalStack's
 instead) unless ``--no-local-aws`` is given, and requires
 SigV4-signed requests from known principals unless ``--insecure-no-auth`` is given.
+It refuses to start on a data directory other users can read (``security/data_dir.py``).
 """
 
 from __future__ import annotations
@@ -58,8 +59,18 @@ def _say(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rekognito.local_aws import AwsTarget
+    from pathlib import Path
 
+    from rekognito.local_aws import AwsTarget
+    from rekognito.security.data_dir import DataDirError, check_private, ensure_private_dir
+
+    os.umask(0o077)
+    try:
+        ensure_private_dir(Path(args.data_dir))
+        check_private(Path(args.data_dir))
+    except (DataDirError, OSError) as error:
+        _say(f"rekognito serve: {error}")
+        return 2
     s3_port = args.s3_port if args.s3_port is not None else args.port + 1
     auth_mode = "none" if args.insecure_no_auth else os.environ.get("REKOGNITO_AUTH_MODE", "sigv4")
     try:

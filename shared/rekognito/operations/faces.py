@@ -10,7 +10,7 @@ from typing import Any
 from rekognito.api._generated import InvalidParameterException
 from rekognito.domain import Collection, StoredFace
 from rekognito.images import DecodedImage
-from rekognito.inference.pipeline import AnalyzedFace
+from rekognito.inference.pipeline import AnalyzedFace, wanted_attributes
 from rekognito.operations._faces import (
     MAX_FACES_PER_IMAGE,
     check_model,
@@ -50,6 +50,7 @@ def index_image(
     face_id_namespace: uuid.UUID | None = None,
     source: str | None = None,
     replace_source: bool = False,
+    detection_attributes: list[str] | None = None,
 ) -> IndexOutcome:
     """Detect, filter, embed and store the faces of one image, all or nothing.
 
@@ -72,7 +73,7 @@ def index_image(
             f"Collection {collection_id} holds faces of model {spec_version}; this server runs "
             f"{analyzer.model_version}"
         )
-    analyzed = analyzer.analyze(image.pil, embed=False)
+    analyzed = analyzer.analyze(image.pil, embed=False, attributes=wanted_attributes(detection_attributes))
     outcome = IndexOutcome(model_version=spec_version)
     keep: list[AnalyzedFace] = []
     for face in analyzed:
@@ -134,6 +135,7 @@ def index_faces(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         external_image_id=params.get("ExternalImageId"),
         max_faces=params.get("MaxFaces"),
         quality_filter=params.get("QualityFilter", "AUTO"),
+        detection_attributes=params.get("DetectionAttributes"),
     )
     return {
         "FaceRecords": outcome.records,

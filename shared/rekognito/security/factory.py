@@ -9,18 +9,22 @@
 * ``auth_mode=none``: everyone is ``anonymous`` with full rights.
 
 The audit sink is DynamoDB when ``REKOGNITO_AUDIT_TABLE`` is set, else the hash-chained
-file under ``<data_dir>/audit``; ``REKOGNITO_AUDIT=off`` turns it off.
+file under ``<data_dir>/audit``; ``REKOGNITO_AUDIT=off`` turns it off. Its key is
+``REKOGNITO_AUDIT_KEY_FILE`` (default ``<data_dir>/security/audit.key`` for the file sink).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rekognito.errors import RekognitionError
 from rekognito.operations.context import Principal, RequestContext
 from rekognito.security.hooks import AllowAll, AuditSink, Authenticator, Authorizer, NoAudit
 from rekognito.settings import Settings
+
+if TYPE_CHECKING:
+    from rekognito.security.audit import DynamoDBAuditSink, FileAuditSink
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +94,15 @@ def create_security(settings: Settings) -> Any:
 def create_audit(settings: Settings) -> AuditSink:
     if not settings.audit_enabled:
         return NoAudit()
+    return create_audit_sink(settings)
+
+
+def create_audit_sink(settings: Settings) -> FileAuditSink | DynamoDBAuditSink:
+    """The configured sink (also for ``rekognito audit``, even with ``REKOGNITO_AUDIT=off``)."""
+    from rekognito.security.audit import AuditKey, DynamoDBAuditSink, FileAuditSink
+
     if settings.audit_table:
-        from rekognito.security.audit import DynamoDBAuditSink
-
-        return DynamoDBAuditSink(settings.audit_table, settings.region)
-    from rekognito.security.audit import FileAuditSink
-
-    return FileAuditSink(settings.data_dir)
+        # No default key file: each Lambda container has its own /tmp (docs/governance.md).
+        return DynamoDBAuditSink(settings.audit_table, settings.region, key=AuditKey(settings.audit_key_file))
+    key = AuditKey(settings.audit_key_file or settings.data_dir / "security" / "audit.key")
+    return FileAuditSink(settings.data_dir, key=key)
