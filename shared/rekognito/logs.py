@@ -49,11 +49,14 @@ def service_logger() -> Logger:
 def configure_logging(level: str = "INFO", stream: IO[str] | None = None) -> Logger:
     """Local mode: the service's JSON lines, and every other library's, on ``stream`` (stderr)."""
     logger = service_logger()
-    handler = logger.registered_handler
-    if isinstance(handler, logging.StreamHandler):
-        handler.setStream(stream or sys.stderr)
+    # A new handler with the Logger's formatter (which holds its keys), rather than a new
+    # stream for the old one: the old stream may be closed already (a test's capture).
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logger.registered_handler.formatter)
+    service = logging.getLogger(SERVICE)
+    service.handlers[:] = [handler]  # Powertools finds its handler there
+    service.propagate = False  # the root's handler is the same one
     logger.setLevel(level)
-    logging.getLogger(SERVICE).propagate = False  # the root's handler is the same one
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

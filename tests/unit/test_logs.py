@@ -21,20 +21,20 @@ LAMBDA_KEYS = {"level", "location", "message", "timestamp", "service", "name"}
 
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level, logging.getLogger("rekognito").level)
-    handler = service_logger().registered_handler
-    assert isinstance(handler, logging.StreamHandler)
+    root, service = logging.getLogger(), logging.getLogger("rekognito")
+    saved = (list(root.handlers), root.level, list(service.handlers), service.level, service.propagate)
     buffer = io.StringIO()
     configure_logging("INFO", buffer)
     try:
         yield buffer
     finally:
-        # Back to what pytest expects: records reach the root's (capturing) handlers.
-        handler.setStream(io.StringIO())
         root.handlers[:], root.level = saved[0], saved[1]
-        logging.getLogger("rekognito").setLevel(saved[2])
-        logging.getLogger("rekognito").propagate = True
+        service_logger()  # (created by configure_logging if this test came first)
+        service.handlers[:], service.level, service.propagate = (
+            saved[2] or service.handlers,
+            saved[3],
+            saved[4],
+        )
 
 
 def lines(buffer: io.StringIO) -> list[dict[str, object]]:
