@@ -251,9 +251,11 @@ def s3_event(
 
 @dataclass(frozen=True)
 class CurrentObject:
-    data: bytes
+    """An object as S3 holds it now; its bytes are read only when they are recorded."""
+
     etag: str
     content_type: str
+    read: Callable[[], bytes]
 
 
 ObjectLookup = Callable[[str, str], CurrentObject | None]
@@ -324,8 +326,9 @@ class DurableS3App:
         # A write that left the object as it was (an uploaded part, say) records nothing new.
         if self._journal.etag_of(key) == current.etag:
             return
-        self._journal.object_written(key, current.data, current.etag, current.content_type, principal)
-        log.info("drop object recorded", extra={"key_sha256": key_digest(key), "bytes": len(current.data)})
+        data = current.read()
+        self._journal.object_written(key, data, current.etag, current.content_type, principal)
+        log.info("drop object recorded", extra={"key_sha256": key_digest(key), "bytes": len(data)})
 
 
 def _internal_error() -> tuple[str, list[tuple[str, str]], list[bytes]]:

@@ -172,7 +172,9 @@ def _moto_object(bucket: str, key: str) -> CurrentObject | None:
     if found is None:
         return None
     content_type = str(found.metadata.get("Content-Type") or "binary/octet-stream")
-    return CurrentObject(data=bytes(found.value), etag=str(found.etag).strip('"'), content_type=content_type)
+    return CurrentObject(
+        etag=str(found.etag).strip('"'), content_type=content_type, read=lambda: bytes(found.value)
+    )
 
 
 def _moto_restore(bucket: str) -> Callable[[str, bytes, str, str], None]:

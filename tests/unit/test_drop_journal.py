@@ -142,7 +142,7 @@ class FakeS3:
 
     def lookup(self, bucket: str, key: str) -> CurrentObject | None:
         data = self.objects.get(key)
-        return CurrentObject(data, f"etag-{len(data)}", "image/jpeg") if data is not None else None
+        return CurrentObject(f"etag-{len(data)}", "image/jpeg", lambda: data) if data is not None else None
 
 
 def test_the_middleware_records_before_answering(journal: DropJournal) -> None:
