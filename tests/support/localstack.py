@@ -131,8 +131,8 @@ class RunningLocalStack:
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-            try:  # a throwaway instance: its state need not be saved
-                self.process.wait(timeout=5)
+            try:  # a throwaway instance: its state need not be saved, so no long grace
+                self.process.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=20)
