@@ -86,6 +86,16 @@ def local_clients(
     return s3, sqs
 
 
+def local_sns_client(endpoint_url: str, region: str, keys: tuple[str, str]) -> Any:
+    """An SNS client for the local endpoint (stored-video notifications), signing with ``keys``."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id=keys[0], aws_secret_access_key=keys[1], region_name=region
+    )
+    return session.client("sns", endpoint_url=endpoint_url)
+
+
 def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     """The event Lambda's SQS event source sends for ``messages`` (ReceiveMessage output)."""
     return {
@@ -228,6 +238,9 @@ def start_gated_moto(
         region=settings.region,
         drop_bucket=settings.ingest_bucket,
         exists=_object_exists,
+        # Stored-video completion notifications (docs/video.md).
+        sns_app=create_backend_app("sns"),
+        internal_queues=(QUEUE_NAME, DEAD_LETTER_QUEUE_NAME),
     )
     limits = ServerLimits(max_body_bytes=MAX_S3_BODY_BYTES)
     return ThreadedWsgiServer(
@@ -401,6 +414,8 @@ def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[
     )
     _notify_queue(s3, bucket, queue_arn)
     _provide_clients(services, s3)
+    # Stored video: the worker reads videos with the server's key and notifies this SNS.
+    services.provide("local_sns_client", local_sns_client(endpoint_url, settings.region, keys))
     poller, stopping = _start_poller(services, sqs, queue_url, queue_arn, journal.processed)
     say(f"rekognito: local S3 + SQS (drop folder) on {endpoint_url}, kept in {journal.root}")
     if any(replayed):
@@ -435,6 +450,7 @@ def start_localstack(services: Services, *, endpoint_url: str, say: Callable[[st
     _create_bucket(s3, bucket, settings.region)
     _notify_queue(s3, bucket, queue_arn)
     _provide_clients(services, s3)
+    services.provide("local_sns_client", local_sns_client(endpoint_url, settings.region, LOCALSTACK_KEYS))
     poller, stopping = _start_poller(services, sqs, queue_url, queue_arn, None)
     say(f"rekognito: drop folder on LocalStack at {endpoint_url} (S3 + SQS; LocalStack keeps the state)")
     say(f"  drop bucket: s3://{bucket}/<CollectionId>/<name>.jpg indexes the photo into that collection")

@@ -6,7 +6,8 @@ by the operations and the stores:
 * ``min_match_threshold`` (0-100) and ``threshold_mode`` (``refuse`` | ``clamp``);
 * ``review_below`` (0-100);
 * ``retention_days`` (a finite number of days, above 0 and at most :data:`MAX_RETENTION_DAYS`);
-* ``require_consent_tag`` (a tag key).
+* ``require_consent_tag`` (a tag key);
+* ``video_search`` (``allow`` | ``deny``: StartFaceSearch on the collection, docs/video.md).
 
 Values are checked where they are written (:func:`check_change`); a value that got in some
 other way (an older version, a hand-edited store) is reported by :func:`problems` and never
@@ -24,7 +25,15 @@ DAY_SECONDS = 86400
 MAX_RETENTION_DAYS = 36500.0
 THRESHOLD_MODES = ("refuse", "clamp")
 MAX_TAG_KEY_LENGTH = 128
-KEYS = ("min_match_threshold", "threshold_mode", "review_below", "retention_days", "require_consent_tag")
+KEYS = (
+    "min_match_threshold",
+    "threshold_mode",
+    "review_below",
+    "retention_days",
+    "require_consent_tag",
+    "video_search",
+)
+VIDEO_SEARCH_VALUES = ("allow", "deny")
 
 
 class PolicyError(ValueError):
@@ -67,6 +76,10 @@ def check_value(key: str, value: Any) -> Any:
                 f"require_consent_tag must be a tag key of 1 to {MAX_TAG_KEY_LENGTH} characters"
             )
         return value
+    if key == "video_search":
+        if value not in VIDEO_SEARCH_VALUES:
+            raise PolicyError(f"video_search must be one of {', '.join(VIDEO_SEARCH_VALUES)}, not {value!r}")
+        return value
     raise PolicyError(f"unknown policy key {key!r}: use one of {', '.join(KEYS)}")
 
 
@@ -106,6 +119,19 @@ def retention_days(policy: Mapping[str, Any]) -> float | None:
     except PolicyError:
         return None
     return float(days) if days is not None else None
+
+
+def percent_floor(policy: Mapping[str, Any], key: str) -> float | None:
+    """A 0-100 policy value (``min_match_threshold``, ``review_below``), failing closed.
+
+    A stored value that is not a valid percentage (from an older version or a hand-edited
+    store) reads as 100: the strictest setting, never a silently disabled guardrail.
+    """
+    try:
+        value = check_value(key, policy.get(key))
+    except PolicyError:
+        return 100.0
+    return None if value is None else float(value)
 
 
 def retention_cutoff(policy: Mapping[str, Any], now: float) -> float | None:

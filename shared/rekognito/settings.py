@@ -88,6 +88,28 @@ class Settings:
     # auth_mode=sigv4 with one key pair instead of principals.json (security/key_pair.py).
     api_access_key_id: str | None = None
     api_secret_access_key: str | None = field(default=None, repr=False)
+    # Stored video (docs/video.md): one frame analysed every video_sample_ms; segments of
+    # video_segment_seconds are leased (video_lease_seconds, renewed while working) and
+    # tried video_max_attempts times; at most video_max_jobs jobs in progress; results kept
+    # video_retention_days; objects up to video_max_bytes and video_max_duration_s.
+    video_sample_ms: int = 500
+    # Analysed frames wider than this are scaled down first (0: full resolution).
+    video_max_width: int = 0
+    video_segment_seconds: int = 120
+    video_workers: int = 1
+    video_lease_seconds: int = 60
+    video_max_attempts: int = 3
+    video_max_jobs: int = 20
+    video_retention_days: float = 7.0
+    video_max_bytes: int = 10 * 1024**3
+    video_max_duration_s: int = 6 * 3600
+    # Deployed (SAM): jobs in this DynamoDB table, results in this bucket, work announced on
+    # this SQS queue; messages of its dead-letter queue fail their job. Unset: the local
+    # SQLite job store under data_dir, polled by the workers of `rekognito serve`.
+    video_jobs_table: str | None = None
+    video_results_bucket: str | None = None
+    video_queue_url: str | None = None
+    video_dead_letter_queue_arn: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -130,6 +152,20 @@ class Settings:
             if (key_file := _optional(env, "REKOGNITO_AUDIT_KEY_FILE"))
             else None,
             iam_grants=_optional(env, "REKOGNITO_IAM_GRANTS"),
+            video_sample_ms=_int(env, "REKOGNITO_VIDEO_SAMPLE_MS", 500, 40),
+            video_max_width=_int(env, "REKOGNITO_VIDEO_MAX_WIDTH", 0, 0),
+            video_segment_seconds=_int(env, "REKOGNITO_VIDEO_SEGMENT_SECONDS", 120, 1),
+            video_workers=_int(env, "REKOGNITO_VIDEO_WORKERS", 1, 0),
+            video_lease_seconds=_int(env, "REKOGNITO_VIDEO_LEASE_SECONDS", 60, 2),
+            video_max_attempts=_int(env, "REKOGNITO_VIDEO_MAX_ATTEMPTS", 3, 1),
+            video_max_jobs=_int(env, "REKOGNITO_VIDEO_MAX_JOBS", 20, 1),
+            video_retention_days=float(_int(env, "REKOGNITO_VIDEO_RETENTION_DAYS", 7, 1)),
+            video_max_bytes=_int(env, "REKOGNITO_VIDEO_MAX_BYTES", 10 * 1024**3, 1),
+            video_max_duration_s=_int(env, "REKOGNITO_VIDEO_MAX_DURATION_S", 6 * 3600, 1),
+            video_jobs_table=_optional(env, "REKOGNITO_VIDEO_JOBS_TABLE"),
+            video_results_bucket=_optional(env, "REKOGNITO_VIDEO_RESULTS_BUCKET"),
+            video_queue_url=_optional(env, "REKOGNITO_VIDEO_QUEUE_URL"),
+            video_dead_letter_queue_arn=_optional(env, "REKOGNITO_VIDEO_DEAD_LETTER_QUEUE_ARN"),
             api_access_key_id=_optional(env, "REKOGNITO_API_ACCESS_KEY_ID"),
             api_secret_access_key=_optional(env, "REKOGNITO_API_SECRET_ACCESS_KEY"),
             extra={

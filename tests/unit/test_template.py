@@ -25,6 +25,8 @@ ES_HTTP_ACTIONS = {"es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpP
 # The managed domain's name, and its ARN as the roles and the access policy spell it.
 DOMAIN_NAME = "rekognito-${Stage}"
 DOMAIN_ARN = "arn:${AWS::Partition}:es:${AWS::Region}:${AWS::AccountId}:domain/" + DOMAIN_NAME
+# The stored-video worker's role (only with VideoWorkerImageUri).
+VIDEO_ROLE = "VideoWorkerFunctionRole"
 # The two copies of the managed domain, by their deletion policy (DomainDeletionPolicy).
 MANAGED_DOMAINS = {"Retain": "OpenSearchDomain", "Delete": "OpenSearchDomainDeletable"}
 
@@ -360,6 +362,8 @@ def test_functions_use_their_own_least_privilege_roles(template: dict[str, Any])
 
 def test_audit_trail_is_append_only(template: dict[str, Any]) -> None:
     for name, statement in policy_statements(template):
+        if "VideoJobsTable" in json.dumps(statement.get("Resource")):
+            continue  # video jobs are updated and deleted; only the audit table is append-only
         actions = as_list(statement.get("Action", []))
         if any(a.startswith("dynamodb:") for a in actions):
             assert not {"dynamodb:UpdateItem", "dynamodb:DeleteItem"} & set(actions), name
@@ -468,6 +472,9 @@ def test_managed_domain_admits_only_the_function_roles(template: dict[str, Any],
         assert set(statement) <= {"Sid", "Effect", "Principal", "Action", "Resource"}  # no Condition
         assert set(statement["Principal"]) == {"AWS"}
         principals = as_list(statement["Principal"]["AWS"])
+        video_worker = {"Fn::If": ["UseVideo", {"Fn::GetAtt": [VIDEO_ROLE, "Arn"]}, {"Ref": "AWS::NoValue"}]}
+        assert video_worker in principals  # docs/video.md
+        principals = [p for p in principals if p != video_worker]
         assert sorted(principals, key=str) == [{"Fn::GetAtt": [role, "Arn"]} for role in FUNCTION_ROLES]
         assert set(as_list(statement["Action"])) <= ES_HTTP_ACTIONS
         assert statement["Resource"] == {"Fn::Sub": DOMAIN_ARN + "/*"}
@@ -538,6 +545,123 @@ def test_outputs(template: dict[str, Any]) -> None:
     expected = {"ApiUrl", "IngestBucketName", "IngestQueueUrl", "DeadLetterQueueUrl", "AuditTableName"}
     expected.add("OpenSearchEndpoint")
     assert expected <= set(template["Outputs"])
+
+
+# ------------------------------------------------------------------ stored video (docs/video.md)
+
+VIDEO_RESOURCES = (
+    "VideoJobsTable",
+    "VideoResultsBucket",
+    "VideoResultsBucketPolicy",
+    "VideoWorkQueue",
+    "VideoWorkDeadLetterQueue",
+    "VideoWorkerFunction",
+    "VideoWorkMapping",
+    "VideoDeadLetterMapping",
+    "VideoWorkerFunctionLogGroup",
+    "VideoWorkerFunctionRole",
+    "ApiFunctionVideoPolicy",
+)
+
+
+def test_video_exists_only_with_a_worker_image(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["VideoWorkerImageUri"]["Default"] == ""
+    assert template["Conditions"]["UseVideo"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "VideoWorkerImageUri"}, ""]}]
+    }
+    for name in VIDEO_RESOURCES:
+        assert template["Resources"][name]["Condition"] == "UseVideo", name
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    for name, target in (
+        ("REKOGNITO_VIDEO_JOBS_TABLE", "VideoJobsTable"),
+        ("REKOGNITO_VIDEO_RESULTS_BUCKET", "VideoResultsBucket"),
+        ("REKOGNITO_VIDEO_QUEUE_URL", "VideoWorkQueue"),
+    ):
+        assert variables[name] == {"Fn::If": ["UseVideo", {"Ref": target}, {"Ref": "AWS::NoValue"}]}
+
+
+def test_video_worker_is_an_image_with_room_for_long_videos(template: dict[str, Any]) -> None:
+    props = resource(template, "VideoWorkerFunction", "AWS::Lambda::Function")["Properties"]
+    assert props["PackageType"] == "Image"
+    assert props["Code"] == {"ImageUri": {"Ref": "VideoWorkerImageUri"}}
+    assert props["Timeout"] == 900  # Lambda's maximum; a segment (120 s of video) takes far less
+    assert props["EphemeralStorage"] == {"Size": 10240}  # a 10 GB video fits in /tmp
+    assert template["Parameters"]["VideoWorkerMemory"]["Default"] >= 2048
+    assert props["Role"] == {"Fn::GetAtt": [VIDEO_ROLE, "Arn"]}
+    group = resource(template, props["LoggingConfig"]["LogGroup"]["Ref"], "AWS::Logs::LogGroup")
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    variables = props["Environment"]["Variables"]
+    globals_ = template["Globals"]["Function"]["Environment"]["Variables"]
+    # A plain Lambda function gets no Globals: it repeats what it needs of them.
+    for name in (
+        "REKOGNITO_OPENSEARCH_URL",
+        "REKOGNITO_OPENSEARCH_AUTH",
+        "REKOGNITO_AUDIT_TABLE",
+        "REKOGNITO_FACE_MODEL",
+    ):
+        assert variables[name] == globals_[name], name
+    assert variables["REKOGNITO_VIDEO_JOBS_TABLE"] == {"Ref": "VideoJobsTable"}
+    assert variables["REKOGNITO_VIDEO_DEAD_LETTER_QUEUE_ARN"] == {
+        "Fn::GetAtt": ["VideoWorkDeadLetterQueue", "Arn"]
+    }
+    dockerfile = (ROOT / "functions" / "video_worker" / "Dockerfile").read_text(encoding="utf-8")
+    for layer in ("shared", "dependencies", "models"):
+        assert f"build/layers/{layer}/python" in dockerfile
+    assert "--require-hashes" in dockerfile
+    pin = (ROOT / "layers" / "video" / "requirements.txt").read_text(encoding="utf-8")
+    assert "av==18.1.0" in pin and "--hash=sha256:" in pin
+
+
+def test_video_queues_leases_and_dead_letters(template: dict[str, Any]) -> None:
+    work = resource(template, "VideoWorkQueue", "AWS::SQS::Queue")["Properties"]
+    dlq = resource(template, "VideoWorkDeadLetterQueue", "AWS::SQS::Queue")["Properties"]
+    assert work["VisibilityTimeout"] >= 6 * 900 and dlq["VisibilityTimeout"] >= 900
+    assert work["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["VideoWorkDeadLetterQueue", "Arn"]}
+    assert work["RedrivePolicy"]["maxReceiveCount"] == 3  # REKOGNITO_VIDEO_MAX_ATTEMPTS
+    for props in (work, dlq):
+        assert props["SqsManagedSseEnabled"] is True
+    for name, queue in (
+        ("VideoWorkMapping", "VideoWorkQueue"),
+        ("VideoDeadLetterMapping", "VideoWorkDeadLetterQueue"),
+    ):
+        mapping = resource(template, name, "AWS::Lambda::EventSourceMapping")["Properties"]
+        assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
+        assert mapping["FunctionName"] == {"Ref": "VideoWorkerFunction"}
+        assert mapping["BatchSize"] == 1
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    work_mapping = template["Resources"]["VideoWorkMapping"]["Properties"]
+    assert work_mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "VideoMaxConcurrency"}
+
+
+def test_video_results_are_private_and_expire(template: dict[str, Any]) -> None:
+    table = resource(template, "VideoJobsTable", "AWS::DynamoDB::Table")["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["collection"]
+    bucket = resource(template, "VideoResultsBucket", "AWS::S3::Bucket")["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireResults"]["ExpirationInDays"] == {"Ref": "VideoRetentionDays"}
+    assert rules["ExpireSegments"]["Prefix"] == "segments/"
+    policy = resource(template, "VideoResultsBucketPolicy", "AWS::S3::BucketPolicy")["Properties"]
+    (deny,) = policy["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_video_roles_are_scoped(template: dict[str, Any]) -> None:
+    statements = conditional_statements(template, VIDEO_ROLE)
+    assert {"OpenSearchServerless", "OpenSearchDomain", "OpenSearchManagedDomain"} <= set(statements)
+    props = resource(template, VIDEO_ROLE, "AWS::IAM::Role")["Properties"]
+    plain = {s["Sid"]: s for p in props["Policies"] for s in p["PolicyDocument"]["Statement"] if "Sid" in s}
+    assert plain["PublishCompletion"]["Action"] == "sns:Publish"
+    assert plain["PublishCompletion"]["Resource"]["Fn::Sub"].endswith(":${AWS::AccountId}:AmazonRekognition*")
+    assert plain["FanOutSegments"]["Resource"] == {"Fn::GetAtt": ["VideoWorkQueue", "Arn"]}
+    api = resource(template, "ApiFunctionVideoPolicy", "AWS::IAM::RolePolicy")["Properties"]
+    assert api["RoleName"] == {"Ref": "ApiFunctionRole"}
+    sids = {s["Sid"] for s in api["PolicyDocument"]["Statement"]}
+    assert sids == {"VideoJobs", "VideoResults", "ListVideoResults", "QueueVideoJobs"}
+    access = resource(template, "VideoOpenSearchDataAccessPolicy", "AWS::OpenSearchServerless::AccessPolicy")
+    assert access["Condition"] == "UseVideoWithServerless"
 
 
 # ------------------------------------------------------------------ deploy findings (issue 17)

@@ -7,7 +7,8 @@
   minimum (``clamp``);
 * ``review_below``: matches under this similarity carry ``"ReviewRequired": true``;
 * ``retention_days``: faces older than this are purged (``rekognito retention run``);
-* ``require_consent_tag``: IndexFaces is refused until the collection carries this tag.
+* ``require_consent_tag``: IndexFaces is refused until the collection carries this tag;
+* ``video_search``: ``deny`` refuses StartFaceSearch on the collection (docs/video.md).
 
 A value of 0 removes the minimum threshold, review level or retention. Values are checked
 (finite numbers in range, see ``rekognito.policy``) and every change is audited before it is
@@ -80,6 +81,9 @@ def register(subcommands: Any) -> None:
         "--require-consent-tag", metavar="TAG", help="refuse IndexFaces until this tag is set"
     )
     consent.add_argument("--no-consent-tag", action="store_true", help="stop requiring a consent tag")
+    configure.add_argument(
+        "--video-search", choices=("allow", "deny"), help="allow or refuse StartFaceSearch (default allow)"
+    )
     add_data_dir(configure)
     configure.set_defaults(run=run_configure)
 
@@ -112,6 +116,8 @@ def policy_changes(args: argparse.Namespace) -> dict[str, Any]:
         changes["require_consent_tag"] = args.require_consent_tag
     if args.no_consent_tag:
         changes["require_consent_tag"] = None
+    if getattr(args, "video_search", None) is not None:
+        changes["video_search"] = args.video_search
     return changes
 
 

@@ -123,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
     from rekognito.security.retention import start_retention_thread
 
     retention = start_retention_thread(services)
+    from rekognito.video.service import start_local_video
+
+    video = start_local_video(services, local_aws)
     _say(f"rekognito: serving the Rekognition API on {endpoint.url}")
     _say(f"  data dir: {services.settings.data_dir}")
     credentials = (services.settings.data_dir / "credentials").resolve()
@@ -133,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
     stop.wait()
     endpoint.stop()
     retention.stop()
+    if video is not None:
+        video.stop()
     if local_aws is not None:
         local_aws.stop()
     services.close()

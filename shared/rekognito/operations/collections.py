@@ -10,6 +10,7 @@ from rekognito.domain import Collection
 from rekognito.operations._faces import decode_token, embedder_spec, encode_token, page_size
 from rekognito.operations.context import RequestContext
 from rekognito.operations.registry import operation
+from rekognito.video.jobs import delete_collection_jobs
 
 _LIST_TOKEN_SCOPE = "<collections>"  # noqa: S105 - a scope name, not a secret
 
@@ -85,4 +86,6 @@ def list_collections(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
 @operation("DeleteCollection")
 def delete_collection(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ctx.services.store.delete_collection(params["CollectionId"])
+    # Video face search results name the collection's faces: they go with it.
+    delete_collection_jobs(ctx.services, params["CollectionId"])
     return {"StatusCode": 200}

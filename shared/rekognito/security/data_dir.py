@@ -15,8 +15,8 @@ import shlex
 import stat
 from pathlib import Path
 
-# Folders whose content is checked too (one level down).
-NESTED = ("audit", "security")
+# Folders whose content is checked too (one level down; video: job results, docs/video.md).
+NESTED = ("audit", "security", "video")
 
 
 class DataDirError(RuntimeError):
