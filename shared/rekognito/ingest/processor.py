@@ -33,8 +33,9 @@ from rekognito.ingest.keys import KeyOutsideConvention, is_folder_marker, parse_
 from rekognito.ingest.s3 import DropBucket, s3_client_from_settings
 from rekognito.logs import correlation
 from rekognito.metrics import BatchMetrics, MetricsSink, to_stdout
+from rekognito.operations.context import Principal
 from rekognito.redact import key_digest, without_key
-from rekognito.security.audit import record_face_changes
+from rekognito.security.audit import audit_scope, record_face_changes
 from rekognito.services import Services, get_services
 
 log = logging.getLogger("rekognito.ingest")
@@ -141,13 +142,16 @@ class Ingestor:
         if change.bucket != self.services.settings.ingest_bucket:
             # A hand-made or misrouted message must not make us read another bucket.
             raise ForeignBucket(f"events of bucket {change.bucket!r} are not ingested")
-        if is_folder_marker(change.key):
-            result = ChangeResult("ignored")
-        elif change.kind == "created":
-            result = self._created(change)
-        else:
-            result = self._removed(change)
-        self._audit(message_id, change, result)
+        operation = "IngestIndexFaces" if change.kind == "created" else "IngestDeleteFaces"
+        # The store's write-ahead entries name the uploader (or deleter) as the API's name the caller.
+        with audit_scope(Principal(name=self._principal(change)), message_id, operation):
+            if is_folder_marker(change.key):
+                result = ChangeResult("ignored")
+            elif change.kind == "created":
+                result = self._created(change)
+            else:
+                result = self._removed(change)
+            self._audit(message_id, change, result)
         metrics.add(f"Objects{result.action.title().replace('-', '')}")
         if result.faces_indexed:
             metrics.add("FacesIndexed", result.faces_indexed)
@@ -170,6 +174,12 @@ class Ingestor:
             },
         )
 
+    @staticmethod
+    def _principal(change: ObjectChange) -> str:
+        """The uploader (or deleter) named by the event; "ingest:" + the bucket when the event
+        does not say (a notification without userIdentity)."""
+        return change.principal_id or f"ingest:s3://{change.bucket}"
+
     def _audit(self, message_id: str, change: ObjectChange, result: ChangeResult) -> None:
         """Drop-folder changes touch faces as IndexFaces/DeleteFaces do: they are audited."""
         if result.collection_id is None:
@@ -177,9 +187,7 @@ class Ingestor:
         record_face_changes(
             self.services,
             operation="IngestIndexFaces" if change.kind == "created" else "IngestDeleteFaces",
-            # The uploader (or deleter) named by the event; "ingest:" + the bucket when the
-            # event does not say (a notification without userIdentity).
-            principal=change.principal_id or f"ingest:s3://{change.bucket}",
+            principal=self._principal(change),
             request_id=message_id,
             collection_id=result.collection_id,
             indexed=result.indexed_face_ids,
