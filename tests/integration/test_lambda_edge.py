@@ -1,4 +1,4 @@
-"""Powertools at the Lambda edge: the three handlers run as Lambda runs them, with active tracing.
+"""Powertools at the Lambda edge: the four handlers run as Lambda runs them, with active tracing.
 
 A child process imports ``functions/*/app.py`` with Lambda's environment (``LAMBDA_TASK_ROOT``,
 a sampled ``_X_AMZN_TRACE_ID``) and the X-Ray daemon address pointing at a UDP socket of
@@ -102,6 +102,8 @@ def test_the_handlers_answer(edge_run: EdgeRun) -> None:
     # BatchProcessor: the test event is acknowledged, the malformed message comes back
     assert answers["ingest"] == {"batchItemFailures": [{"itemIdentifier": "message-1"}]}
     assert answers["retention"] == {}
+    # The video worker's batch too
+    assert answers["video_worker"] == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
 
 
 def test_logs_carry_the_lambda_context_and_the_request_id(edge_run: EdgeRun) -> None:

@@ -1,4 +1,4 @@
-"""Run the three Lambda handlers (functions/*/app.py) as Lambda would, in this process.
+"""Run the four Lambda handlers (functions/*/app.py) as Lambda would, in this process.
 
 Used by ``tests/integration/test_lambda_edge.py`` in a child process, because what Lambda
 sets before the handler module is imported (``LAMBDA_TASK_ROOT``, ``_X_AMZN_TRACE_ID``,
@@ -92,6 +92,7 @@ def sqs_event(*bodies: str) -> dict[str, Any]:
 def main(photo: Path) -> None:
     image = base64.b64encode(photo.read_bytes()).decode()
     api, ingest, retention = load("api"), load("ingest"), load("retention")
+    video = load("video_worker")
     answers: dict[str, Any] = {}
     for operation, body in (
         ("CreateCollection", {"CollectionId": "family"}),
@@ -104,6 +105,8 @@ def main(photo: Path) -> None:
     test_event = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"})
     answers["ingest"] = invoke(ingest, sqs_event(test_event, "not json"), "ingest")
     answers["retention"] = invoke(retention, {"id": "scheduled-event-1", "detail": {}}, "retention")
+    # A body that is not a piece of a job comes back (its semantics: test_video_lambda.py).
+    answers["video_worker"] = invoke(video, sqs_event("not json"), "video_worker")
     print(json.dumps({"answers": answers}), flush=True)
 
 
