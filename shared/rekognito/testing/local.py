@@ -6,6 +6,7 @@ import functools
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -22,12 +23,13 @@ from rekognito.testing.environment import (
     _scratch_root,
 )
 from rekognito.testing.models import SharedModels, _LocalServices
-from rekognito.testing.moto_interop import _S3Reader
+from rekognito.testing.moto_interop import _S3Reader, _S3VideoSource
 from rekognito.testing.router import _ROUTER
 
 if TYPE_CHECKING:
     from rekognito.inference.pipeline import FaceAnalyzer
     from rekognito.server import LocalEndpoint
+    from rekognito.video.worker import WorkerThreads
 
 Mode = Literal["http", "inprocess"]
 MODES: tuple[Mode, ...] = ("http", "inprocess")
@@ -43,6 +45,31 @@ def _stop_endpoint(endpoint: LocalEndpoint) -> None:
     """Stop the server: its event loop closes every connection, idle keep-alive ones of
     clients still alive included, and its worker threads end."""
     endpoint.stop(timeout=_STOP_WAIT_SECONDS)
+
+
+class _VideoOnDemand:
+    """The work queue of the video operations (nothing to announce: workers poll the job
+    store) that starts the worker thread when the first piece of work is submitted."""
+
+    announces = False
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._lock = threading.Lock()
+        self._workers: WorkerThreads | None = None
+
+    def submit(self, job_id: str, kind: str, index: int | None = None) -> None:
+        with self._lock:
+            if self._workers is None:
+                from rekognito.video.worker import WorkerThreads
+
+                self._workers = WorkerThreads(self._services, 1).start()
+
+    def stop(self, timeout: float) -> None:
+        with self._lock:
+            workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.stop(timeout=timeout)
 
 
 class LocalRekognition:
@@ -113,6 +140,7 @@ class local_rekognition:  # noqa: N801 - used like a function, as a context mana
         self._set_environment = set_environment
         self._local: LocalRekognition | None = None
         self._endpoint: LocalEndpoint | None = None
+        self._video: _VideoOnDemand | None = None
         self._environment = _Environment()
         self._temporary: Path | None = None
 
@@ -132,12 +160,23 @@ class local_rekognition:  # noqa: N801 - used like a function, as a context mana
         )
         reader = _S3Reader(settings.region, self._s3_endpoint_url)
         analyzer = self._analyzer
+        services: Services
         if analyzer is None:
-            return Services(settings, object_reader=reader)
-        if isinstance(analyzer, SharedModels):
-            return _LocalServices(settings, models=analyzer, object_reader=reader)
-        models = SharedModels(settings, face_analyzer=analyzer)
-        return _LocalServices(settings, models=models, object_reader=reader)
+            services = Services(settings, object_reader=reader)
+        elif isinstance(analyzer, SharedModels):
+            services = _LocalServices(settings, models=analyzer, object_reader=reader)
+        else:
+            models = SharedModels(settings, face_analyzer=analyzer)
+            services = _LocalServices(settings, models=models, object_reader=reader)
+        # Stored-video jobs read their video as the photo operations read S3Object images.
+        services.provide("video_source", _S3VideoSource(reader))
+        return services
+
+    def _start_video_worker(self, services: Services) -> None:
+        """Stored-video jobs (Start*/Get*) run on one worker thread, as under ``rekognito
+        serve``; it starts with the first job, so tests that use no video pay nothing."""
+        self._video = _VideoOnDemand(services)
+        services.provide("video_queue", self._video)
 
     def __enter__(self) -> LocalRekognition:
         if self._local is not None:
@@ -150,6 +189,7 @@ class local_rekognition:  # noqa: N801 - used like a function, as a context mana
             data_dir.mkdir(parents=True, exist_ok=True)
         services = self._services(data_dir)
         try:
+            self._start_video_worker(services)
             if self._set_environment:
                 self._environment.set(self._missing_defaults())
             if self._mode == "http":
@@ -201,6 +241,9 @@ class local_rekognition:  # noqa: N801 - used like a function, as a context mana
 
     def _cleanup(self, services: Services) -> None:
         try:
+            if self._video is not None:
+                video, self._video = self._video, None
+                video.stop(timeout=_STOP_WAIT_SECONDS)
             if self._endpoint is not None:
                 endpoint, self._endpoint = self._endpoint, None
                 _stop_endpoint(endpoint)

@@ -58,3 +58,24 @@ class _S3Reader:
         from rekognito.adapters.s3 import S3ObjectReader
 
         return S3ObjectReader(self._client()).read_object(bucket, key, version, max_bytes)
+
+
+class _S3VideoSource:
+    """The stored-video worker's S3 reads, through the client :class:`_S3Reader` picks, so that
+    videos put into moto's ``mock_aws`` S3 are read from there too."""
+
+    def __init__(self, reader: _S3Reader) -> None:
+        self._reader = reader
+
+    def _source(self) -> Any:
+        from rekognito.video.source import S3VideoSource
+
+        return S3VideoSource(self._reader._client())
+
+    def size(self, bucket: str, key: str, version: str | None, max_bytes: int) -> int:
+        size: int = self._source().size(bucket, key, version, max_bytes)
+        return size
+
+    def download(self, bucket: str, key: str, version: str | None, dest: Any, max_bytes: int) -> int:
+        written: int = self._source().download(bucket, key, version, dest, max_bytes)
+        return written
