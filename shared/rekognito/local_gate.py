@@ -92,6 +92,12 @@ class Denied(Exception):
 _current = threading.local()
 
 
+def current_principal() -> str | None:
+    """The caller of the request this thread is serving through the gate (None outside one)."""
+    principal = getattr(_current, "principal", None)
+    return str(principal) if principal is not None else None
+
+
 def install_event_attribution() -> None:
     """Make moto's S3 event records carry ``userIdentity.principalId`` of the gate's caller.
 

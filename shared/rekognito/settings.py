@@ -107,6 +107,9 @@ class Settings:
     audit_key_file: Path | None = None
     # JSON {"<IAM ARN or prefix*>": ["action:collections", ...]} for auth_mode=iam.
     iam_grants: str | None = None
+    # auth_mode=sigv4 with one key pair instead of principals.json (security/key_pair.py).
+    api_access_key_id: str | None = None
+    api_secret_access_key: str | None = field(default=None, repr=False)
     # Stored video (docs/video.md): one frame analysed every video_sample_ms; segments of
     # video_segment_seconds are leased (video_lease_seconds, renewed while working) and
     # tried video_max_attempts times; at most video_max_jobs jobs in progress; results kept
@@ -188,7 +191,13 @@ class Settings:
             video_results_bucket=_optional(env, "REKOGNITO_VIDEO_RESULTS_BUCKET"),
             video_queue_url=_optional(env, "REKOGNITO_VIDEO_QUEUE_URL"),
             video_dead_letter_queue_arn=_optional(env, "REKOGNITO_VIDEO_DEAD_LETTER_QUEUE_ARN"),
-            extra={k: v for k, v in env.items() if k.startswith("REKOGNITO_")},
+            api_access_key_id=_optional(env, "REKOGNITO_API_ACCESS_KEY_ID"),
+            api_secret_access_key=_optional(env, "REKOGNITO_API_SECRET_ACCESS_KEY"),
+            extra={
+                k: v
+                for k, v in env.items()
+                if k.startswith("REKOGNITO_") and k != "REKOGNITO_API_SECRET_ACCESS_KEY"
+            },
         )
 
     def with_overrides(self, **changes: object) -> Settings:

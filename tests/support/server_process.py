@@ -38,10 +38,17 @@ class ServerProcess:
     """One ``rekognito serve --insecure-no-auth --no-local-aws`` on a free loopback port."""
 
     def __init__(
-        self, data_dir: Path, *, env: dict[str, str] | None = None, log_path: Path | None = None
+        self,
+        data_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        local_aws: tuple[str, ...] = ("--no-local-aws",),
+        port: int | None = None,
     ) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = port or free_port()
+        self.local_aws = local_aws
         self.env = {**os.environ, "REKOGNITO_AUDIT": "off", "REKOGNITO_LOG_LEVEL": "WARNING", **(env or {})}
         self.log_path = log_path or data_dir.parent / f"serve-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -63,7 +70,7 @@ class ServerProcess:
             *_command(),
             "serve",
             "--insecure-no-auth",
-            "--no-local-aws",
+            *self.local_aws,
             "--port",
             str(self.port),
             "--data-dir",

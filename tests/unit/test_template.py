@@ -84,6 +84,12 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def sub_text(value: dict[str, Any]) -> str:
+    """The template string of an Fn::Sub, in its short or its list form."""
+    sub = value["Fn::Sub"]
+    return str(sub[0] if isinstance(sub, list) else sub)
+
+
 def policy_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every IAM statement of every role and resource policy, with Fn::If branches expanded."""
     for name, res in template["Resources"].items():
@@ -113,10 +119,10 @@ def test_globals_runtime_tracing_and_powertools(template: dict[str, Any]) -> Non
     variables = function["Environment"]["Variables"]
     assert variables["POWERTOOLS_SERVICE_NAME"]
     assert variables["POWERTOOLS_METRICS_NAMESPACE"]
-    assert variables["REKOGNITO_STORE_BACKEND"] == "opensearch"
+    assert both_branches(variables["REKOGNITO_STORE_BACKEND"])[-1] == "opensearch"
     assert set(both_branches(variables["REKOGNITO_OPENSEARCH_AUTH"])) == {"aoss", "es"}
-    assert set(both_branches(variables["REKOGNITO_AUTH_MODE"])) == {"iam", "none"}
-    assert variables["REKOGNITO_AUDIT_TABLE"] == {"Ref": "AuditTable"}
+    assert set(both_branches(variables["REKOGNITO_AUTH_MODE"])) == {"iam", "sigv4", "none"}
+    assert both_branches(variables["REKOGNITO_AUDIT_TABLE"])[0] == {"Ref": "AuditTable"}
     for name in (
         "REKOGNITO_OPENSEARCH_URL",
         "REKOGNITO_OPENSEARCH_ENGINE",
@@ -166,7 +172,7 @@ def test_layers_are_prebuilt_directories(template: dict[str, Any]) -> None:
 
 
 def test_api_has_a_conditional_iam_authorization(template: dict[str, Any]) -> None:
-    assert template["Parameters"]["ApiAuth"]["AllowedValues"] == ["IAM", "NONE"]
+    assert template["Parameters"]["ApiAuth"]["AllowedValues"] == ["IAM", "FUNCTION", "NONE"]
     assert template["Conditions"]["UseIamAuth"] == {"Fn::Equals": [{"Ref": "ApiAuth"}, "IAM"]}
     body = resource(template, "RekognitoApi", "AWS::Serverless::Api")["Properties"]["DefinitionBody"]
     post = body["paths"]["/"]["post"]
@@ -235,12 +241,12 @@ def test_bucket_notifications_go_to_the_queue_after_its_policy(template: dict[st
     assert all(q["Queue"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]} for q in queues)
     # S3 tests the destination when the notification is created: the policy must exist first.
     assert "IngestQueuePolicy" in as_list(bucket["DependsOn"])
-    bucket_name = bucket["Properties"]["BucketName"]["Fn::Sub"]
+    bucket_name = sub_text(bucket["Properties"]["BucketName"])
     policy = resource(template, "IngestQueuePolicy", "AWS::SQS::QueuePolicy")["Properties"]
     (statement,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
     assert statement["Action"] == "sqs:SendMessage"
-    source_arn = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    source_arn = sub_text(statement["Condition"]["ArnEquals"]["aws:SourceArn"])
     assert source_arn.endswith(f":s3:::{bucket_name}")
     assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
 
@@ -248,13 +254,13 @@ def test_bucket_notifications_go_to_the_queue_after_its_policy(template: dict[st
 def test_only_the_ingest_bucket_may_send_to_the_queue(template: dict[str, Any]) -> None:
     # Issue 15 row 5: an IAM identity of the account allowed sqs:SendMessage must not be able
     # to hand the ingest function an event naming another bucket.
-    bucket_name = resource(template, "IngestBucket", "AWS::S3::Bucket")["Properties"]["BucketName"]["Fn::Sub"]
+    bucket_name = sub_text(resource(template, "IngestBucket", "AWS::S3::Bucket")["Properties"]["BucketName"])
     policy = resource(template, "IngestQueuePolicy", "AWS::SQS::QueuePolicy")["Properties"]
     (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert deny["Principal"] == "*"
     assert deny["Action"] == "sqs:SendMessage"
     assert deny["Resource"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]}
-    assert deny["Condition"]["ArnNotEquals"]["aws:SourceArn"]["Fn::Sub"].endswith(f":s3:::{bucket_name}")
+    assert sub_text(deny["Condition"]["ArnNotEquals"]["aws:SourceArn"]).endswith(f":s3:::{bucket_name}")
 
 
 def test_ingest_bucket_takes_writes_only_in_collection_folders(template: dict[str, Any]) -> None:
@@ -278,7 +284,7 @@ def test_api_role_reads_objects_it_is_given_and_lists_nothing(template: dict[str
     assert {"Ref": "ApiS3ReadArns"} in resources
     ingest = [r for r in resources if isinstance(r, dict) and "Fn::Sub" in r]
     assert len(ingest) == 1
-    assert ingest[0]["Fn::Sub"].endswith("-ingest-${AWS::AccountId}-${AWS::Region}/*")
+    assert sub_text(ingest[0]).endswith("-ingest-${AWS::Region}-${StackSuffix}/*")
     assert template["Parameters"]["ApiS3ReadArns"]["Default"] == ""
     assert template["Globals"]["Function"]["Environment"]["Variables"]["REKOGNITO_IAM_GRANTS"] == {
         "Ref": "IamGrants"
@@ -400,7 +406,7 @@ def test_opensearch_access_matches_the_mode(template: dict[str, Any]) -> None:
 def test_default_mode_is_the_managed_domain(template: dict[str, Any]) -> None:
     mode = template["Parameters"]["OpenSearchMode"]
     assert mode["Default"] == "managed-domain"
-    assert set(mode["AllowedValues"]) == {"managed-domain", "existing-domain", "serverless"}
+    assert set(mode["AllowedValues"]) == {"managed-domain", "existing-domain", "serverless", "embedded"}
     assert "EXPERIMENTAL" in mode["Description"]
     conditions = template["Conditions"]
     assert conditions["UseManagedDomain"] == {"Fn::Equals": [{"Ref": "OpenSearchMode"}, "managed-domain"]}
@@ -656,6 +662,114 @@ def test_video_roles_are_scoped(template: dict[str, Any]) -> None:
     assert sids == {"VideoJobs", "VideoResults", "ListVideoResults", "QueueVideoJobs"}
     access = resource(template, "VideoOpenSearchDataAccessPolicy", "AWS::OpenSearchServerless::AccessPolicy")
     assert access["Condition"] == "UseVideoWithServerless"
+
+
+# ------------------------------------------------------------------ deploy findings (issue 17)
+
+
+def test_ingest_bucket_name_does_not_collide_across_redeploys(template: dict[str, Any]) -> None:
+    # The bucket is retained when a stack is deleted: a new stack of the same stage must not
+    # reuse its name. Every place that spells the name adds the same part of the stack's id.
+    suffix = {
+        "Fn::Select": [
+            0,
+            {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]},
+        ]
+    }
+    bucket = resource(template, "IngestBucket", "AWS::S3::Bucket")
+    assert bucket["DeletionPolicy"] == "Retain"
+    spellings = [bucket["Properties"]["BucketName"]]
+    spellings.append(template["Globals"]["Function"]["Environment"]["Variables"]["REKOGNITO_INGEST_BUCKET"])
+    spellings += [
+        r
+        for _, s in policy_statements(template)
+        for r in as_list(s.get("Resource"))
+        if "-ingest-" in json.dumps(r)
+    ]
+    spellings += [
+        s["Condition"][test]["aws:SourceArn"]
+        for _, s in policy_statements(template)
+        for test in ("ArnEquals", "ArnNotEquals")
+        if test in s.get("Condition", {})
+    ]
+    assert len(spellings) >= 6
+    name = sub_text(bucket["Properties"]["BucketName"])
+    for spelling in spellings:
+        assert spelling["Fn::Sub"][1] == {"StackSuffix": suffix}
+        assert name in sub_text(spelling)
+    assert "AccountId" not in name
+    # The longest stage and region still fit S3's 63 characters.
+    longest = name.replace("${Stage}", "x" * 16).replace("${AWS::Region}", "ap-southeast-4")
+    assert len(longest.replace("${StackSuffix}", "1a2b3c4d")) <= 63
+
+
+def test_face_model_is_one_the_models_layer_ships(template: dict[str, Any]) -> None:
+    build = (ROOT / "scripts" / "build-layers").read_text(encoding="utf-8")
+    (shipped,) = re.findall(r'default_models = "([^"]+)"', build)
+    manifest = json.loads(
+        (ROOT / "shared" / "rekognito" / "data" / "models.json").read_text(encoding="utf-8")
+    )
+    for value in template["Parameters"]["FaceModel"]["AllowedValues"]:
+        model_names = [name for name in manifest if name == value or name.startswith(value + "-")]
+        assert model_names, value
+        assert any(name in shipped.split() for name in model_names), f"{value} is not in the models layer"
+
+
+def _gateway_responses(template: dict[str, Any]) -> dict[str, Any]:
+    body = resource(template, "RekognitoApi", "AWS::Serverless::Api")["Properties"]["DefinitionBody"]
+    responses: dict[str, Any] = body["x-amazon-apigateway-gateway-responses"]
+    return responses
+
+
+@pytest.mark.parametrize("response_type", ["REQUEST_TOO_LARGE", "API_CONFIGURATION_ERROR"])
+def test_bodies_the_lambda_path_cannot_take_answer_image_too_large(
+    template: dict[str, Any], response_type: str
+) -> None:
+    response = _gateway_responses(template)[response_type]
+    assert (
+        response["responseParameters"]["gatewayresponse.header.x-amzn-ErrorType"]
+        == "'ImageTooLargeException'"
+    )
+    body = json.loads(response["responseTemplates"]["application/json"])
+    assert body["__type"] == body["Code"] == "ImageTooLargeException"
+    assert "Image.S3Object" in body["Message"]
+    assert 400 <= int(response["statusCode"]) < 500  # botocore does not retry it
+
+
+def test_other_gateway_errors_are_rekognition_shaped(template: dict[str, Any]) -> None:
+    response = _gateway_responses(template)["DEFAULT_5XX"]
+    body = json.loads(response["responseTemplates"]["application/json"])
+    assert body["__type"] == "InternalServerError"
+
+
+def test_localstack_profile(template: dict[str, Any]) -> None:
+    # No DynamoDB table on LocalStack: the audit trail goes to files, and no role names the table.
+    table = resource(template, "AuditTable", "AWS::DynamoDB::Table")
+    assert table["Condition"] == "UseAuditTable"
+    assert template["Conditions"]["UseAuditTable"] == {"Fn::Equals": [{"Ref": "Platform"}, "aws"]}
+    for name, statement in policy_statements(template):
+        if statement.get("Sid") == "AuditTrail":
+            role = template["Resources"][name]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            wrapped = [
+                s for s in role if isinstance(s, dict) and "Fn::If" in s and s["Fn::If"][1] == statement
+            ]
+            assert wrapped and wrapped[0]["Fn::If"][0] == "UseAuditTable", name
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["REKOGNITO_STORE_BACKEND"] == {"Fn::If": ["UseEmbeddedStore", "embedded", "opensearch"]}
+    # ApiAuth=FUNCTION: API Gateway checks nothing, the function checks SigV4 against a key pair.
+    assert "FUNCTION" in template["Parameters"]["ApiAuth"]["AllowedValues"]
+    assert template["Parameters"]["FunctionSecretAccessKey"]["NoEcho"] is True
+    rule = template["Rules"]["FunctionAuthNeedsAKeyPair"]
+    assert len(rule["Assertions"]) == 2
+    assert variables["REKOGNITO_API_ACCESS_KEY_ID"]["Fn::If"][0] == "UseFunctionAuth"
+    samconfig = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
+    overrides = dict(
+        item.split("=", 1) for item in samconfig["localstack"]["deploy"]["parameters"]["parameter_overrides"]
+    )
+    assert overrides["Platform"] == "localstack"
+    assert overrides["ApiAuth"] == "FUNCTION"
+    assert overrides["OpenSearchMode"] in ("embedded", "existing-domain")
+    assert set(overrides) <= set(template["Parameters"])
 
 
 def test_the_knn_engine_default_is_the_settings_default(template: dict[str, Any]) -> None:

@@ -29,10 +29,14 @@ import time
 import uuid
 from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
 from rekognito.api._generated import OPERATION_NAMES, TARGET_PREFIX, InternalServerError, ThrottlingException
 from rekognito.api.model import parse_request
 from rekognito.api.replay import ReplayCache, Reply, replay_key, usable_invocation_id
 from rekognito.errors import RekognitionError, SerializationException, UnknownOperationException
+from rekognito.logs import correlation, correlation_of
 from rekognito.operations import load_all
 from rekognito.operations.context import RequestContext
 from rekognito.operations.registry import OPERATIONS
@@ -87,8 +91,9 @@ def error_response(error: RekognitionError, request_id: str) -> dict[str, Any]:
 
 
 def _body(event: dict[str, Any]) -> bytes:
-    raw = event.get("body") or ""
-    if event.get("isBase64Encoded"):
+    request = APIGatewayProxyEvent(event)
+    raw = request.body or ""
+    if request.is_base64_encoded:
         try:
             return base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -107,6 +112,14 @@ def _operation(headers: dict[str, str]) -> str:
 
 
 def handle_event(
+    event: dict[str, Any], context: Any = None, services: Services | None = None
+) -> dict[str, Any]:
+    """Serve one API Gateway REST proxy event; what is logged meanwhile carries its request id."""
+    with correlation(correlation_of(event, correlation_paths.API_GATEWAY_REST)):
+        return _serve_event(event, context, services)
+
+
+def _serve_event(
     event: dict[str, Any], context: Any = None, services: Services | None = None
 ) -> dict[str, Any]:
     """Serve one API Gateway REST proxy event."""

@@ -1,7 +1,9 @@
 """Builds the security components the settings ask for.
 
 * ``auth_mode=sigv4`` (``rekognito serve``): SigV4 signatures checked against
-  ``<data_dir>/security/principals.json``, grants from the same file.
+  ``<data_dir>/security/principals.json``, grants from the same file; or, when
+  ``REKOGNITO_API_ACCESS_KEY_ID`` and ``REKOGNITO_API_SECRET_ACCESS_KEY`` are set (a Lambda
+  behind an API Gateway that does not check IAM signatures), against that one key pair.
 * ``auth_mode=iam`` (Lambda behind API Gateway ``AWS_IAM``): the caller API Gateway
   verified, grants from ``REKOGNITO_IAM_GRANTS`` (full rights when unset).
 * ``auth_mode=none``: everyone is ``anonymous`` with full rights.
@@ -56,6 +58,16 @@ class Security:
 def create_security(settings: Settings) -> Any:
     from rekognito.security.authz import GrantAuthorizer, iam_grants, registry_grants
 
+    if settings.auth_mode == "sigv4" and settings.api_access_key_id and settings.api_secret_access_key:
+        from rekognito.security.key_pair import KeyPair
+        from rekognito.security.sigv4 import SigV4Authenticator
+
+        key_pair = KeyPair(settings.api_access_key_id, settings.api_secret_access_key)
+        return Security(
+            "sigv4",
+            SigV4Authenticator(key_pair, settings.region),
+            GrantAuthorizer(key_pair.grants_of, settings.ingest_bucket),
+        )
     if settings.auth_mode == "sigv4":
         from rekognito.security.principals import PrincipalRegistry
         from rekognito.security.sigv4 import SigV4Authenticator
