@@ -146,12 +146,13 @@ class LocalAws:
     s3: Any
     sqs: Any
     _server: Any
-    _poller: threading.Thread
+    _pollers: list[threading.Thread]
     _stopping: threading.Event
 
     def stop(self) -> None:
         self._stopping.set()
-        self._poller.join(timeout=WAIT_TIME_S + 30)
+        for poller in self._pollers:
+            poller.join(timeout=WAIT_TIME_S + 30)
         if self._server is not None:
             self._server.stop()
 
@@ -379,16 +380,32 @@ def _start_poller(
     queue_url: str,
     queue_arn: str,
     processed: Callable[[ObjectChange], None] | None,
-) -> tuple[threading.Thread, threading.Event]:
+) -> tuple[list[threading.Thread], threading.Event]:
+    """``settings.ingest_workers`` pollers (one per core by default), each handling its own batches.
+
+    Like concurrent Lambda invocations of the ingest function: the handler is safe to run
+    on different messages at once (stale and repeated events are recognised by revision).
+    With more than one, the process's face analyzer becomes a pool of that many, so their
+    analyses (and the API's) overlap instead of queueing behind one.
+    """
+    workers = max(1, services.settings.ingest_workers)
+    if workers > 1:
+        from rekognito.inference.analyzer_pool import AnalyzerPool
+
+        services.provide("face_analyzer", AnalyzerPool.create(services.settings, workers))
     stopping = threading.Event()
-    poller = threading.Thread(
-        target=poll_queue,
-        args=(services, sqs, queue_url, queue_arn, stopping, processed),
-        name="rekognito-ingest",
-        daemon=True,
-    )
-    poller.start()
-    return poller, stopping
+    pollers = [
+        threading.Thread(
+            target=poll_queue,
+            args=(services, sqs, queue_url, queue_arn, stopping, processed),
+            name=f"rekognito-ingest-{number}",
+            daemon=True,
+        )
+        for number in range(workers)
+    ]
+    for poller in pollers:
+        poller.start()
+    return pollers, stopping
 
 
 def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[str], None]) -> LocalAws:
@@ -416,7 +433,7 @@ def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[
     _provide_clients(services, s3)
     # Stored video: the worker reads videos with the server's key and notifies this SNS.
     services.provide("local_sns_client", local_sns_client(endpoint_url, settings.region, keys))
-    poller, stopping = _start_poller(services, sqs, queue_url, queue_arn, journal.processed)
+    pollers, stopping = _start_poller(services, sqs, queue_url, queue_arn, journal.processed)
     say(f"rekognito: local S3 + SQS (drop folder) on {endpoint_url}, kept in {journal.root}")
     if any(replayed):
         say(f"  replaying {replayed[0]} upload(s) and {replayed[1]} delete(s) left over from the last run")
@@ -438,7 +455,7 @@ def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[
             "replayed_deletes": replayed[1],
         },
     )
-    return LocalAws(endpoint_url, bucket, queue_url, dlq_url, s3, sqs, server, poller, stopping)
+    return LocalAws(endpoint_url, bucket, queue_url, dlq_url, s3, sqs, server, pollers, stopping)
 
 
 def start_localstack(services: Services, *, endpoint_url: str, say: Callable[[str], None]) -> LocalAws:
@@ -451,11 +468,11 @@ def start_localstack(services: Services, *, endpoint_url: str, say: Callable[[st
     _notify_queue(s3, bucket, queue_arn)
     _provide_clients(services, s3)
     services.provide("local_sns_client", local_sns_client(endpoint_url, settings.region, LOCALSTACK_KEYS))
-    poller, stopping = _start_poller(services, sqs, queue_url, queue_arn, None)
+    pollers, stopping = _start_poller(services, sqs, queue_url, queue_arn, None)
     say(f"rekognito: drop folder on LocalStack at {endpoint_url} (S3 + SQS; LocalStack keeps the state)")
     say(f"  drop bucket: s3://{bucket}/<CollectionId>/<name>.jpg indexes the photo into that collection")
     say(f"  try: aws s3 cp alice.jpg s3://{bucket}/family/alice.jpg --endpoint-url {endpoint_url}")
     say("  (LocalStack does not check signatures: anyone who reaches it may put or delete there)")
     say(f"  images that keep failing end up in the dead-letter queue {dlq_url}")
     log.info("localstack drop folder started", extra={"endpoint_url": endpoint_url, "bucket": bucket})
-    return LocalAws(endpoint_url, bucket, queue_url, dlq_url, s3, sqs, None, poller, stopping)
+    return LocalAws(endpoint_url, bucket, queue_url, dlq_url, s3, sqs, None, pollers, stopping)

@@ -15,6 +15,7 @@ from typing import Literal
 StoreBackend = Literal["embedded", "opensearch"]
 OpenSearchAuth = Literal["none", "basic", "es", "aoss"]
 OpenSearchEngine = Literal["faiss", "lucene"]
+EmbeddedIndex = Literal["exact", "hnsw"]
 AuthMode = Literal["sigv4", "iam", "none"]
 
 
@@ -42,6 +43,18 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    return _int(env, name, 0) if env.get(name, "").strip() else None
+
+
 def _optional(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
@@ -57,10 +70,17 @@ class Settings:
     opensearch_auth: OpenSearchAuth = "none"
     opensearch_username: str | None = None
     opensearch_password: str | None = None
-    opensearch_engine: OpenSearchEngine = "faiss"
+    # lucene: the engine the tests run (docs/benchmarks.md, "OpenSearch"); faiss needs the
+    # k-NN plugin's native libraries, which Maven Central's plugin zip lacks.
+    opensearch_engine: OpenSearchEngine = "lucene"
     opensearch_index_prefix: str = "rekognito"
     opensearch_ef_search: int = 512
-    opensearch_rescore: bool = True
+    opensearch_rescore: bool = False
+    # Replicas of new indexes (None: the cluster's default, 1 on OpenSearch).
+    opensearch_replicas: int | None = None
+    # The embedded store's search: "exact" (int8 scan + float32 rescoring, exact results) or
+    # "hnsw" (an approximate graph for very large collections; needs the ann extra).
+    embedded_index: EmbeddedIndex = "exact"
     face_model: str = "edgeface-s"
     # Emotions (and Gender, for which no model is shipped) are inferences about people that
     # other vendors have retired; they are computed only when this is on (docs/faces.md).
@@ -70,6 +90,8 @@ class Settings:
     max_inflight_requests: int = 16
     max_image_pixels: int = 80_000_000
     inference_threads: int = 1
+    # Drop-folder pollers of `rekognito serve` (images analysed in parallel): one per core.
+    ingest_workers: int = field(default_factory=available_cores)
     log_level: str = "INFO"
     # The drop-folder bucket: the one `rekognito serve` creates in its local S3 (the SAM
     # template sets the deployed bucket's name).
@@ -126,11 +148,13 @@ class Settings:
             ),  # type: ignore[arg-type]
             opensearch_username=_optional(env, "REKOGNITO_OPENSEARCH_USERNAME"),
             opensearch_password=_optional(env, "REKOGNITO_OPENSEARCH_PASSWORD"),
-            opensearch_engine=_choice(env, "REKOGNITO_OPENSEARCH_ENGINE", "faiss", ("faiss", "lucene")),  # type: ignore[arg-type]
+            opensearch_engine=_choice(env, "REKOGNITO_OPENSEARCH_ENGINE", "lucene", ("faiss", "lucene")),  # type: ignore[arg-type]
             opensearch_index_prefix=env.get("REKOGNITO_OPENSEARCH_INDEX_PREFIX", "rekognito"),
             opensearch_ef_search=_int(env, "REKOGNITO_OPENSEARCH_EF_SEARCH", 512, 1),
-            opensearch_rescore=_choice(env, "REKOGNITO_OPENSEARCH_RESCORE", "true", ("true", "false"))
+            opensearch_rescore=_choice(env, "REKOGNITO_OPENSEARCH_RESCORE", "false", ("true", "false"))
             == "true",
+            opensearch_replicas=_optional_int(env, "REKOGNITO_OPENSEARCH_REPLICAS"),
+            embedded_index=_choice(env, "REKOGNITO_EMBEDDED_INDEX", "exact", ("exact", "hnsw")),  # type: ignore[arg-type]
             face_model=_choice(env, "REKOGNITO_FACE_MODEL", "edgeface-s", ("edgeface-s", "sface")),
             face_sensitive_attributes=_choice(
                 env, "REKOGNITO_FACE_SENSITIVE_ATTRIBUTES", "off", ("on", "off")
@@ -141,6 +165,7 @@ class Settings:
             max_inflight_requests=_int(env, "REKOGNITO_MAX_INFLIGHT_REQUESTS", 16, 1),
             max_image_pixels=_int(env, "REKOGNITO_MAX_IMAGE_PIXELS", 80_000_000, 1),
             inference_threads=_int(env, "REKOGNITO_INFERENCE_THREADS", 1, 1),
+            ingest_workers=_int(env, "REKOGNITO_INGEST_WORKERS", available_cores(), 1),
             log_level=env.get("REKOGNITO_LOG_LEVEL", "INFO").upper(),
             ingest_bucket=env.get("REKOGNITO_INGEST_BUCKET") or "rekognito-drop",
             metrics_namespace=env.get("REKOGNITO_METRICS_NAMESPACE")

@@ -770,3 +770,10 @@ def test_localstack_profile(template: dict[str, Any]) -> None:
     assert overrides["ApiAuth"] == "FUNCTION"
     assert overrides["OpenSearchMode"] in ("embedded", "existing-domain")
     assert set(overrides) <= set(template["Parameters"])
+
+
+def test_the_knn_engine_default_is_the_settings_default(template: dict[str, Any]) -> None:
+    # lucene: the engine the tests run against a real node (docs/benchmarks.md, OpenSearch).
+    from rekognito.settings import Settings
+
+    assert template["Parameters"]["KnnEngine"]["Default"] == Settings().opensearch_engine == "lucene"

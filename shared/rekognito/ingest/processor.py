@@ -26,7 +26,7 @@ from rekognito.api._generated import (
     InvalidParameterException,
     ResourceNotFoundException,
 )
-from rekognito.images import MAX_S3_IMAGE_BYTES, decode_image
+from rekognito.images import INDEXING_MIN_SIDE, MAX_S3_IMAGE_BYTES, decode_image
 from rekognito.ingest.events import MalformedMessage, ObjectChange, parse_message_body
 from rekognito.ingest.indexing import index_revision, remove_source, revision_namespace
 from rekognito.ingest.keys import KeyOutsideConvention, is_folder_marker, parse_drop_key
@@ -212,7 +212,9 @@ class Ingestor:
             source=change.source,
             namespace=revision_namespace(f"{change.bucket}/{change.key}#{revision}"),
             external_image_id=drop.external_image_id,
-            load=lambda: decode_image(current.data, max_pixels=max_pixels, max_bytes=MAX_S3_IMAGE_BYTES),
+            load=lambda: decode_image(
+                current.data, max_pixels=max_pixels, max_bytes=MAX_S3_IMAGE_BYTES, min_side=INDEXING_MIN_SIDE
+            ),
         )
         action = "already-indexed" if result.already_indexed else "indexed"
         return ChangeResult(
