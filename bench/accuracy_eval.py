@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._peer import TOLERANCE, Peer, distance
+from bench._progress import progress
 from bench._report import summary
 from bench._workloads import (
     Photo,
@@ -120,7 +121,7 @@ def run(
     items: list[Embedded] = []
     timing: dict[str, list[float]] = {"ours_s": [], "peer_s": []}
     selected = photos(ctu_limit)[:max_photos]
-    for index, photo in enumerate(selected):
+    for index, photo in enumerate(progress(selected, desc="accuracy: photos", unit="photo")):
         t0 = time.perf_counter()
         ours = largest_face_embedding(analyzer, photo.image)
         t1 = time.perf_counter()

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.test_data import image_path
 
+from bench._progress import progress
 from bench._report import write
 from rekognito.inference.embedder import EMBEDDERS
 from rekognito.inference.pipeline import FaceAnalyzer
@@ -82,7 +83,7 @@ def main() -> int:
     assert spec is not None and spec.submodule_search_locations
     folder = Path(next(iter(spec.submodule_search_locations))) / "unknowns"
     ctu = []
-    for path in sorted(folder.glob("*.jpg")):
+    for path in progress(sorted(folder.glob("*.jpg")), desc="calibration: faces", unit="photo"):
         faces = analyzer.analyze(
             ImageOps.exif_transpose(Image.open(path)).convert("RGB"), embed=True, limit=1
         )

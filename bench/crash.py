@@ -32,6 +32,7 @@ from tests.support.workload import (
     photo_pool,
 )
 
+from bench._progress import progress
 from bench._report import write
 
 COLLECTION = "crash"
@@ -67,7 +68,7 @@ def run_rounds(data_dir: Path, rounds: int, seed: int, max_kill_delay: float) ->
     with ServerProcess(data_dir) as first:
         first.client().create_collection(CollectionId=COLLECTION)
         group_faces = group_face_count(first)
-    for round_index in range(rounds):
+    for round_index in progress(range(rounds), desc="crash rounds", unit="round"):
         server = ServerProcess(data_dir).start()
         stop = threading.Event()
         clients = [

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.endpoint import rekognition_client, running_endpoint
 from tests.support.test_data import image_path
 
+from bench._progress import progress
 from bench._report import summary, write
 from rekognito.domain import BoundingBox, StoredFace
 from rekognito.services import Services
@@ -45,7 +46,7 @@ def fill(services: Services, collection_id: str, count: int, dimension: int) -> 
     rng = np.random.default_rng(0)
     box = BoundingBox(0.1, 0.1, 0.2, 0.2)
     started = time.perf_counter()
-    for start in range(0, count, 2000):
+    for start in progress(range(0, count, 2000), desc=f"filling {count} faces", unit="batch"):
         vectors = rng.standard_normal((min(2000, count - start), dimension)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         services.store.put_faces(

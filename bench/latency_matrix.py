@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.endpoint import rekognition_client, running_endpoint
 from tests.support.test_data import image_path
 
+from bench._progress import progress
 from bench._report import summary
 from bench._workloads import compose, jpeg_bytes, open_rgb, resized_to
 from rekognito.domain import StoredFace
@@ -153,7 +154,7 @@ def run(
     results: list[dict[str, Any]] = []
     stage_rows: list[dict[str, Any]] = []
     concurrency: list[dict[str, Any]] = []
-    for threads in thread_settings:
+    for threads in progress(thread_settings, desc="latency: thread settings"):
         with tempfile.TemporaryDirectory() as tmp:
             services = Services(
                 Settings(data_dir=Path(tmp), auth_mode="none", inference_threads=threads, audit_enabled=False)

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.server_process import ServerProcess
 from tests.support.workload import WorkerResult, photo_pool, run_worker, verify_faces
 
+from bench._progress import bar
 from bench._report import summary, write
 
 COLLECTION = "load"
@@ -80,8 +81,10 @@ def main() -> int:
         stop = threading.Event()
 
         def sample_rss() -> None:
-            while not stop.wait(1.0):
-                rss.append(server.rss_bytes())
+            with bar(desc=f"load ({args.workers} workers)", total=args.seconds, unit="s") as elapsed:
+                while not stop.wait(1.0):
+                    rss.append(server.rss_bytes())
+                    elapsed.update(1)
 
         sampler = threading.Thread(target=sample_rss, daemon=True)
         sampler.start()

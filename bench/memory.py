@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.server_process import ServerProcess
 from tests.support.workload import PHOTOS, make_client, variant
 
+from bench._progress import progress
 from bench._report import write
 
 COLLECTION = "memory"
@@ -41,7 +42,7 @@ def rss_of(pid: int) -> int:
 
 def generate(folder: Path, count: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for index in range(count):
+    for index in progress(range(count), desc="generating photos", unit="photo"):
         (folder / f"img{index:06d}.jpg").write_bytes(variant(PHOTOS[index % len(PHOTOS)], index, width=320))
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._progress import progress
 from bench._report import REPORTS, machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,7 +143,7 @@ def _sections(profile: Profile, sections: tuple[str, ...]) -> dict[str, Any]:
 
 def run(profile: Profile, sections: tuple[str, ...]) -> dict[str, Any]:
     report: dict[str, Any] = {"profile": profile.name, "sections_s": {}, "errors": {}}
-    for name, call in _sections(profile, sections).items():
+    for name, call in progress(_sections(profile, sections).items(), desc="benchmarks", unit="section"):
         _say(f"{name} ...")
         started = time.perf_counter()
         try:

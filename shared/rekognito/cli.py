@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -24,7 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.run(args)
+    # Files written under the data dir (faces, audit, keys, credentials) are the owner's only.
+    previous = os.umask(0o077)
+    try:
+        code: int = args.run(args)
+    finally:
+        os.umask(previous)
     return code
 
 

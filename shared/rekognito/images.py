@@ -28,6 +28,10 @@ MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_S3_IMAGE_BYTES = 15 * 1024 * 1024
 MIN_DIMENSION = 1
 _FORMATS = ("JPEG", "PNG")
+# Bulk indexing (import, drop folder) decodes a JPEG at a reduced DCT scale (Pillow's draft
+# mode: 1/2, 1/4 or 1/8, far cheaper than a full decode plus resize) when the image is much
+# larger than the face detector's 640 px input; the long side stays at least this many pixels.
+INDEXING_MIN_SIDE = 1920
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _SIXTEEN_TO_EIGHT = 65535 / 255  # 257: 0 -> 0, 65535 -> 255
@@ -66,7 +70,11 @@ class DecodedImage:
         return int(self.rgb.shape[0])
 
 
-def decode_image(data: bytes, *, max_pixels: int, max_bytes: int = MAX_IMAGE_BYTES) -> DecodedImage:
+def decode_image(
+    data: bytes, *, max_pixels: int, max_bytes: int = MAX_IMAGE_BYTES, min_side: int | None = None
+) -> DecodedImage:
+    """Decode with Rekognition's limits. ``min_side``: a JPEG may be decoded smaller, keeping
+    its long side >= ``min_side`` (see ``INDEXING_MIN_SIDE``); boxes are ratios, so unchanged."""
     if not data:
         raise InvalidImageFormatException("Request has invalid image format: the image is empty")
     if len(data) > max_bytes:
@@ -84,6 +92,8 @@ def decode_image(data: bytes, *, max_pixels: int, max_bytes: int = MAX_IMAGE_BYT
                 raise ImageTooLargeException(
                     f"Image dimensions {width}x{height} exceed the limit of {max_pixels} pixels"
                 )
+            if min_side is not None and image.format == "JPEG":
+                _draft(image, min_side)
             image.load()
             upright: Image.Image = ImageOps.exif_transpose(image) or image
             rgb_image = to_rgb(upright)
@@ -97,3 +107,12 @@ def decode_image(data: bytes, *, max_pixels: int, max_bytes: int = MAX_IMAGE_BYT
         ) from exc
     rgb = np.asarray(rgb_image, dtype=np.uint8)
     return DecodedImage(pil=rgb_image, rgb=rgb, format=str(image.format or "JPEG"))
+
+
+def _draft(image: Image.Image, min_side: int) -> None:
+    width, height = image.size
+    scale = 1
+    while scale < 8 and max(width, height) // (scale * 2) >= min_side:
+        scale *= 2
+    if scale > 1:
+        image.draft("RGB", (width // scale, height // scale))

@@ -10,6 +10,8 @@ sees it:
   rights, as on the API.
 * **SQS** (the ingest queue and its dead-letter queue) answers the server's own key only:
   nobody else can send a hand-made event to the poller, read the queue or purge it.
+* **SNS, and SQS queues other than the ingest ones** (stored-video completion
+  notifications, docs/video.md): full-rights (``*:*``) principals and the server only.
 * **S3**, path-style requests only, by the grants of the API (``rekognito.security.authz``):
 
   ==========================================  ===============================================
@@ -88,6 +90,12 @@ class Denied(Exception):
 # -- attribution of S3 events ----------------------------------------------------------------
 
 _current = threading.local()
+
+
+def current_principal() -> str | None:
+    """The caller of the request this thread is serving through the gate (None outside one)."""
+    principal = getattr(_current, "principal", None)
+    return str(principal) if principal is not None else None
 
 
 def install_event_attribution() -> None:
@@ -287,7 +295,42 @@ def _json_error(code: str, message: str) -> tuple[list[tuple[str, str]], bytes]:
     return [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", code)], body
 
 
+def _query_error(code: str, message: str) -> tuple[list[tuple[str, str]], bytes]:
+    """An error of the AWS query protocol (SNS)."""
+    body = (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{escape(code)}</Code>"
+        f"<Message>{escape(message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
+    return [("Content-Type", "text/xml")], body
+
+
 _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 501: "Not Implemented"}
+
+
+def _scope_service(request: HttpRequest) -> str:
+    """The service an (unverified) SigV4 Authorization header is scoped to; ``s3`` if none."""
+    auth = request.header("authorization") or ""
+    _, _, rest = auth.partition("Credential=")
+    parts = rest.split(",", 1)[0].split("/")
+    return parts[3] if len(parts) >= 5 else "s3"
+
+
+def _queue_names(request: HttpRequest) -> list[str]:
+    """The queues an SQS request names (QueueUrl or QueueName; JSON or query protocol)."""
+    import json
+
+    values: list[str] = []
+    if request.header("x-amz-target"):
+        try:
+            payload = json.loads(request.body or b"{}")
+        except ValueError:
+            payload = {}
+        if isinstance(payload, dict):
+            values = [str(payload[k]) for k in ("QueueUrl", "QueueName") if k in payload]
+    else:
+        form = {**_query(request.raw_query), **_query(request.body.decode("utf-8", "replace"))}
+        values = [form[k] for k in ("QueueUrl", "QueueName") if k in form]
+    return [value.rstrip("/").rsplit("/", 1)[-1] for value in values]
 
 
 class LocalAwsGate:
@@ -303,9 +346,14 @@ class LocalAwsGate:
         region: str,
         drop_bucket: str,
         exists: Callable[[str, str], bool],
+        sns_app: WsgiApp | None = None,
+        internal_queues: tuple[str, ...] = (),
     ) -> None:
         self._s3 = s3_app
         self._sqs = sqs_app
+        # Stored-video notifications: SNS topics and queues of full-rights principals.
+        self._sns = sns_app
+        self._internal_queues = internal_queues
         self._registry = registry
         self._internal_key_id, self._internal_secret = internal_keys
         self._region = region
@@ -326,14 +374,14 @@ class LocalAwsGate:
         Without a registry (``--insecure-no-auth``) only the server's own key is known: every
         other request, signed or not, is ``anonymous`` with full S3 rights (never SQS ones).
         """
-        services = ("s3", "sqs")
+        services = ("s3", "sqs", "sns") if self._sns is not None else ("s3", "sqs")
         if self._registry is None:
             try:
                 verified = verify_request(
                     request, secret_of=self._secret_of, region=self._region, services=services
                 )
             except RequestSignatureError:
-                return Caller(ANONYMOUS, FULL), "s3"
+                return Caller(ANONYMOUS, FULL), "sns" if _scope_service(request) == "sns" else "s3"
             return Caller(INTERNAL_PRINCIPAL, FULL, internal=True), verified.service
         verified = verify_request(request, secret_of=self._secret_of, region=self._region, services=services)
         if verified.access_key_id == self._internal_key_id:
@@ -357,10 +405,15 @@ class LocalAwsGate:
             body=body,
         )
         is_sqs_shaped = bool(request.header("x-amz-target")) or "Action=" in raw_query
+        is_sns = self._sns is not None and _scope_service(request) == "sns"
         try:
             caller, service = self._caller(request)
-            if service == "sqs" or (is_sqs_shaped and not caller.internal):
-                if not caller.internal:
+            if service == "sns" and self._sns is not None:
+                if not (caller.internal or _full(caller.grants)):
+                    raise Denied("AccessDenied", "The local SNS answers full-rights principals only")
+                app = self._sns
+            elif service == "sqs" or (is_sqs_shaped and not caller.internal):
+                if not caller.internal and not self._notification_queue(caller, request):
                     raise Denied(
                         "AccessDenied", "The ingest queues of rekognito serve answer the server only"
                     )
@@ -377,7 +430,9 @@ class LocalAwsGate:
                     "source_ip": environ.get("REMOTE_ADDR"),
                 },
             )
-            if is_sqs_shaped:
+            if is_sns:
+                headers, payload = _query_error(error.code, error.message)
+            elif is_sqs_shaped:
                 headers, payload = _json_error(error.code, error.message)
             else:
                 headers, payload = _s3_error(error.code, error.message, error.status, raw_path)
@@ -393,6 +448,12 @@ class LocalAwsGate:
             return app(environ, start_response)
         finally:
             _current.principal = None
+
+    def _notification_queue(self, caller: Caller, request: HttpRequest) -> bool:
+        """A full-rights principal's request on queues other than the ingest ones."""
+        if self._sns is None or not _full(caller.grants):
+            return False
+        return not set(_queue_names(request)) & set(self._internal_queues)
 
     def _check_s3(self, caller: Caller, request: HttpRequest) -> None:
         from moto.s3.responses import S3Response

@@ -57,9 +57,14 @@ class Services:
 
     @property
     def store(self) -> FaceStore:
-        from rekognito.adapters.factory import create_store
+        """The store, with every change audited before it is made (``security/audit/store.py``)."""
+        return self.component("audited_store", self._audited_store)
 
-        return self.component("store", create_store)
+    def _audited_store(self, settings: Settings) -> FaceStore:
+        from rekognito.adapters.factory import create_store
+        from rekognito.security.audit.store import AuditedStore
+
+        return AuditedStore(self.component("store", create_store), lambda: self.audit)
 
     @property
     def face_analyzer(self) -> FaceAnalyzer:

@@ -15,34 +15,29 @@ import pytest
 
 from rekognito.ports import FaceStore
 
-BACKENDS = ("embedded", pytest.param("opensearch", marks=pytest.mark.opensearch))
-
-
-def _embedded_store(tmp_path: Path) -> FaceStore:
-    try:
-        from rekognito.adapters.embedded_store import EmbeddedFaceStore
-    except ImportError as exc:
-        pytest.skip(f"rekognito.adapters.embedded_store is not importable yet: {exc}")
-    return EmbeddedFaceStore(tmp_path / "store")
+BACKENDS = ("embedded", "embedded-hnsw", pytest.param("opensearch", marks=pytest.mark.opensearch))
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FaceStore]:
-    if request.param == "embedded":
-        embedded = _embedded_store(tmp_path)
+    if request.param.startswith("embedded"):
+        from rekognito.adapters.embedded_store import EmbeddedFaceStore
+
+        embedded = EmbeddedFaceStore(
+            tmp_path / "store", index="hnsw" if request.param == "embedded-hnsw" else "exact"
+        )
         yield embedded
         embedded.close()
         return
     from opensearchpy import OpenSearch
 
-    from rekognito.adapters.opensearch_store import OpenSearchFaceStore
+    from rekognito.adapters.opensearch import OpenSearchFaceStore
 
     url: str = request.getfixturevalue("opensearch_url")
     prefix = f"contract-{uuid.uuid4().hex[:8]}"
     client = OpenSearch(hosts=[url], timeout=30)
-    opensearch = OpenSearchFaceStore(
-        client, index_prefix=prefix, engine="lucene", ef_search=100, number_of_replicas=0
-    )
+    # The production defaults (lucene, innerproduct), on a single node: no replicas.
+    opensearch = OpenSearchFaceStore(client, index_prefix=prefix, number_of_replicas=0)
     yield opensearch
     client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
     opensearch.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 
 import numpy as np
 import pytest
@@ -457,3 +459,43 @@ def test_expired_request_token_is_replaced(store: FaceStore) -> None:
         store.put_request_token("AssociateFaces", "tok", "new", '{"n": 1}', expires_at=99.0, now=10.0) is None
     )
     assert store.get_request_token("AssociateFaces", "tok", now=50.0) == ("new", '{"n": 1}')
+
+
+# -- retention on read (issue 15) ---------------------------------------------------------
+
+
+def test_faces_past_retention_are_never_returned_even_before_the_purge(family: FaceStore) -> None:
+    now = time.time()
+    vectors = unit_vectors(3)
+    family.put_faces(
+        "family",
+        [
+            face("old", vectors[0], user_id="u1", created_at=now - 3 * 86400),
+            face("new", vectors[1], user_id="u1", created_at=now - 3600),
+            face("older", vectors[2], created_at=now - 10 * 86400),
+        ],
+    )
+    policy = {"retention_days": 2.0}
+    family.update_collection(dataclasses.replace(family.get_collection("family"), policy=policy))
+
+    # Every read path leaves out the two faces older than two days
+    assert ids(family.list_faces("family")) == ["new"]
+    assert ids(family.list_faces("family", user_id="u1")) == ["new"]
+    assert ids(family.list_faces("family", face_ids=["old", "new"])) == ["new"]
+    assert ids(family.get_faces("family", ["old", "new", "older"])) == ["new"]
+    assert family.count_faces("family") == 1
+    found = family.search("family", vectors[0], limit=3, min_cosine=-1.0)
+    assert [m.face.face_id for m in found] == ["new"]
+    # The purge still finds them, and deleting them works
+    assert sorted(family.find_faces_created_before("family", now - 2 * 86400)) == ["old", "older"]
+    assert sorted(family.delete_faces("family", ["old", "older"])) == ["old", "older"]
+
+    # A stored value that is not valid does not hide faces (nor crash a read)
+    family.update_collection(
+        dataclasses.replace(family.get_collection("family"), policy={"retention_days": "soon"})
+    )
+    assert ids(family.list_faces("family")) == ["new"]
+    # Without retention, old faces are returned
+    family.put_faces("family", [face("ancient", vectors[2], created_at=1.0)])
+    family.update_collection(dataclasses.replace(family.get_collection("family"), policy={}))
+    assert ids(family.list_faces("family")) == ["ancient", "new"]

@@ -77,6 +77,14 @@ class Stack:
         return list(self.services.store.list_faces(collection))
 
     def audit(self, prefix: str = "Ingest") -> list[dict[str, Any]]:
+        """The outcome entries of drop-folder changes (without the store's write-ahead entries)."""
+        return [e for e in self.entries(prefix) if "phase" not in e]
+
+    def intents(self, prefix: str = "Ingest") -> list[dict[str, Any]]:
+        """The write-ahead entries written before the store changed."""
+        return [e for e in self.entries(prefix) if e.get("phase") == "intent"]
+
+    def entries(self, prefix: str) -> list[dict[str, Any]]:
         return [e for e in self.services.audit.entries() if str(e.get("operation", "")).startswith(prefix)]
 
 
@@ -249,6 +257,11 @@ def test_the_aws_cli_puts_and_the_eraser_deletes_each_named_in_the_audit(
         ("IngestIndexFaces", "indexer"),
         ("IngestDeleteFaces", "eraser"),
     ]
+    # And so do the entries written before each change reached the store
+    assert {(e["operation"], e["principal"]) for e in stack.intents()} == {
+        ("IngestIndexFaces", "indexer"),
+        ("IngestDeleteFaces", "eraser"),
+    }
 
 
 def test_presigned_urls_carry_their_signers_rights(stack: Stack, photo: Callable[[str], bytes]) -> None:

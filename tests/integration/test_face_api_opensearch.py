@@ -2,7 +2,9 @@
 
 The same test functions as tests/integration/test_face_api.py and test_bad_input.py run
 against services whose store is ``OpenSearchFaceStore`` on the real node of
-``tests/support/opensearch_node.py`` (lucene engine: the node has no faiss native libraries).
+``tests/support/opensearch_node.py``, with the default engine and space type (lucene,
+innerproduct: the node from Maven Central has no faiss native libraries, see
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -46,7 +48,6 @@ def services(tmp_path: Path, face_analyzer: FaceAnalyzer, opensearch_url: str) -
         auth_mode="none",
         store_backend="opensearch",
         opensearch_url=opensearch_url,
-        opensearch_engine="lucene",
         opensearch_index_prefix=prefix,
     )
     svc = Services(settings, face_analyzer=face_analyzer)

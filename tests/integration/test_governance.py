@@ -76,10 +76,19 @@ def test_audit_export_filters_and_holds_no_biometrics(
     capsys.readouterr()
     assert cli(secured, "audit", "export", "--collection", "family", "--since", "1d") == 0
     exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [e["operation"] for e in exported] == ["CreateCollection", "IndexFaces", "IndexFaces"]
+    requests = [e for e in exported if "phase" not in e]
+    assert [e["operation"] for e in requests] == ["CreateCollection", "IndexFaces", "IndexFaces"]
     assert {e["collection"] for e in exported} == {"family"}
-    assert exported[1]["face_ids"] == [family["obama"]]
-    assert exported[1]["images"] == {"Image": "bytes"}
+    assert requests[1]["face_ids"] == [family["obama"]]
+    assert requests[1]["images"] == {"Image": "bytes"}
+    # Each change was preceded by its write-ahead entry, same request, same ids
+    assert [(e["phase"], e["change"]) for e in exported if "phase" in e] == [
+        ("intent", "create_collection"),
+        ("intent", "put_faces"),
+        ("intent", "put_faces"),
+    ]
+    intent = exported[exported.index(requests[1]) - 1]
+    assert (intent["request_id"], intent["face_ids"]) == (requests[1]["request_id"], [family["obama"]])
     raw = (secured.services.settings.data_dir / "audit" / "audit.jsonl").read_text()
     assert "Embedding" not in raw and "BoundingBox" not in raw and "Landmarks" not in raw
     assert cli(secured, "audit", "export", "--since", "2999-01-01") == 0

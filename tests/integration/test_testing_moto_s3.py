@@ -4,7 +4,9 @@ answers Rekognition, and ``S3Object`` images are read from moto's S3."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -13,6 +15,9 @@ from moto import mock_aws
 
 from rekognito.testing import Mode, SharedModels, local_rekognition
 from tests.support.test_data import image_path
+from tests.support.video import SCENE, render
+
+SCENE_BY_NAME = {appearance.name: appearance for appearance in SCENE}
 
 BUCKET = "family-uploads"
 COLLECTION = "family"
@@ -84,3 +89,27 @@ def test_rekognition_fixture_with_moto(rekognition_client: Any) -> None:
         _upload("obama.jpg", "people/barack.jpg")
         _upload("obama2.jpg", "inbox/new.jpg")
         _index_and_search(rekognition_client)
+
+
+@pytest.mark.parametrize("rekognito_mode", ["inprocess"])
+def test_stored_video_jobs_finish_under_the_fixture(rekognition_client: Any, tmp_path: Path) -> None:
+    # Given a short video of one person in moto's S3
+    scene = (SCENE_BY_NAME["obama"],)
+    video = render(tmp_path / "clip.mp4", fps=10, duration_s=4.0, scene=scene)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="videos/clip.mp4", Body=video.read_bytes())
+        # When a face detection job is started and polled, as against Rekognition
+        job = rekognition_client.start_face_detection(
+            Video={"S3Object": {"Bucket": BUCKET, "Name": "videos/clip.mp4"}}
+        )
+        deadline = time.monotonic() + 120
+        result = rekognition_client.get_face_detection(JobId=job["JobId"])
+        while result["JobStatus"] == "IN_PROGRESS" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            result = rekognition_client.get_face_detection(JobId=job["JobId"])
+    # Then the fixture's worker ran it: the face is there from when the person appears
+    assert result["JobStatus"] == "SUCCEEDED", result.get("StatusMessage")
+    timestamps = [face["Timestamp"] for face in result["Faces"]]
+    assert timestamps and min(timestamps) >= 1500

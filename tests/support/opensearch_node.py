@@ -19,12 +19,22 @@ both the minimal distribution and a matching k-NN plugin):
   (``libopensearchknn_faiss*.so``) of the full distribution. The ``lucene`` engine works;
   a ``faiss`` index can be created, but the first refresh after a document is written
   throws ``UnsatisfiedLinkError: no opensearchknn_faiss_avx2 in java.library.path`` and
-  the node exits. Test with ``engine="lucene"`` on this node.
+  the node exits. Checked again for issue 16: Maven Central's metadata lists only plain
+  ``zip`` releases of ``org.opensearch.plugin:opensearch-knn`` (2.19.1.0 and 3.5.0.0; no
+  classifier), the 3.5.0.0 zip has no ``lib/`` either (a known gap: opensearch-project/k-NN
+  issue 2643), and the only 3.x distribution there (3.6.0) has no matching plugin. So the
+  store's default engine is lucene, the one this node runs.
+
+A cluster: ``start_cluster(3)`` starts three nodes on loopback that form one cluster (a
+name unique to the call, discovery by their transport ports, all cluster-manager
+eligible), so that a test can ``kill -9`` one of them (:meth:`RunningCluster.kill`).
 
 Python::
 
     with start_node() as node:
         client = OpenSearch(node.url)
+    with start_cluster(3) as cluster:
+        client = OpenSearch(cluster.urls)
 
 Command line::
 
@@ -452,13 +462,9 @@ def _health_status(url: str) -> str | None:
         return None
 
 
-def start_node(
-    *, heap: str = DEFAULT_HEAP, timeout_s: float = START_TIMEOUT_S, keep_work_dir: bool = False
-) -> RunningNode:
-    """Fetch if needed, start a node and wait until the cluster is yellow or green."""
-    home = fetch()
+def _prepare(home: Path, heap: str) -> tuple[Path, dict[str, str], tuple[int, int] | None]:
+    """A work directory with its own config, logs and data; the environment to start in."""
     work_dir = Path(tempfile.mkdtemp(prefix="rekognito-opensearch-"))
-    http_port, transport_port = _free_port(), _free_port()
     env = _java_env()
     env["OPENSEARCH_JAVA_OPTS"] = f"-Xms{heap} -Xmx{heap} -XX:-HeapDumpOnOutOfMemoryError"
     # Each node gets its own copy of the config directory: OpenSearch may write to it.
@@ -480,24 +486,29 @@ def start_node(
     if run_as is not None:
         for path in (work_dir, *work_dir.rglob("*")):
             os.chown(path, run_as[0], run_as[1])
+    return work_dir, env, run_as
+
+
+def _launch(
+    home: Path,
+    work_dir: Path,
+    env: dict[str, str],
+    run_as: tuple[int, int] | None,
+    settings: dict[str, str],
+) -> subprocess.Popen[bytes]:
     settings = {
-        "cluster.name": "rekognito-test",
-        "node.name": "node-0",
-        "discovery.type": "single-node",
         "network.host": "127.0.0.1",
-        "http.port": str(http_port),
-        "transport.port": str(transport_port),
         "path.data": str(work_dir / "data"),
         "path.logs": str(work_dir / "logs"),
         "cluster.routing.allocation.disk.threshold_enabled": "false",
         "action.auto_create_index": "false",
+        **settings,
     }
     command = [str(home / "bin" / "opensearch")]
     for key, value in settings.items():
         command += ["-E", f"{key}={value}"]
-    started = time.monotonic()
     with (work_dir / "node.log").open("wb") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -508,6 +519,24 @@ def start_node(
             group=None if run_as is None else run_as[1],
             extra_groups=None if run_as is None else [],
         )
+
+
+def start_node(
+    *, heap: str = DEFAULT_HEAP, timeout_s: float = START_TIMEOUT_S, keep_work_dir: bool = False
+) -> RunningNode:
+    """Fetch if needed, start a node and wait until the cluster is yellow or green."""
+    home = fetch()
+    work_dir, env, run_as = _prepare(home, heap)
+    http_port, transport_port = _free_port(), _free_port()
+    settings = {
+        "cluster.name": "rekognito-test",
+        "node.name": "node-0",
+        "discovery.type": "single-node",
+        "http.port": str(http_port),
+        "transport.port": str(transport_port),
+    }
+    started = time.monotonic()
+    process = _launch(home, work_dir, env, run_as, settings)
     node = RunningNode(f"http://127.0.0.1:{http_port}", process, work_dir, 0.0, keep_work_dir)
     deadline = started + timeout_s
     while True:
@@ -527,16 +556,144 @@ def start_node(
     return node
 
 
+@dataclass
+class RunningCluster:
+    """``len(nodes)`` nodes on loopback forming one cluster; every node is cluster-manager eligible."""
+
+    name: str
+    nodes: list[RunningNode]
+    start_seconds: float
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """All node URLs, comma-separated, as ``REKOGNITO_OPENSEARCH_URL`` takes them."""
+        return ",".join(self.urls)
+
+    def kill(self, index: int) -> None:
+        """``kill -9`` node ``index`` (its whole process group): no shutdown, no flush."""
+        node = self.nodes[index]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(node.process.pid, signal.SIGKILL)
+        node.process.wait(timeout=STOP_TIMEOUT_S)
+
+    def alive(self) -> list[RunningNode]:
+        return [node for node in self.nodes if node.process.poll() is None]
+
+    def health(
+        self, wait_for_nodes: int | None = None, wait_for_status: str | None = None
+    ) -> dict[str, object]:
+        """``_cluster/health`` from the first live node (optionally waiting, up to 60 s)."""
+        query = "timeout=60s"
+        if wait_for_nodes is not None:
+            query += f"&wait_for_nodes={wait_for_nodes}"
+        if wait_for_status is not None:
+            query += f"&wait_for_status={wait_for_status}"
+        url = self.alive()[0].url
+        with urllib.request.urlopen(f"{url}/_cluster/health?{query}", timeout=90) as response:
+            body: dict[str, object] = json.loads(response.read())
+            return body
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> RunningCluster:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def start_cluster(
+    size: int = 3,
+    *,
+    heap: str = DEFAULT_HEAP,
+    timeout_s: float = START_TIMEOUT_S,
+    keep_work_dir: bool = False,
+) -> RunningCluster:
+    """Start ``size`` nodes on 127.0.0.1 as one cluster and wait until all have joined.
+
+    The cluster name is unique per call, so clusters of concurrent test runs on one machine
+    never join each other; discovery is the list of this cluster's transport ports.
+    """
+    if size < 2:
+        raise ValueError("a cluster needs at least 2 nodes (use start_node for one)")
+    home = fetch()
+    name = f"rekognito-cluster-{os.getpid()}-{int(time.time() * 1000) % 10**8}"
+    ports = [(_free_port(), _free_port()) for _ in range(size)]
+    names = [f"node-{i}" for i in range(size)]
+    seed_hosts = ",".join(f"127.0.0.1:{transport}" for _, transport in ports)
+    started = time.monotonic()
+    nodes: list[RunningNode] = []
+    try:
+        for number, (http_port, transport_port) in enumerate(ports):
+            work_dir, env, run_as = _prepare(home, heap)
+            settings = {
+                "cluster.name": name,
+                "node.name": names[number],
+                "http.port": str(http_port),
+                "transport.port": str(transport_port),
+                "discovery.seed_hosts": seed_hosts,
+                "cluster.initial_cluster_manager_nodes": ",".join(names),
+            }
+            process = _launch(home, work_dir, env, run_as, settings)
+            nodes.append(RunningNode(f"http://127.0.0.1:{http_port}", process, work_dir, 0.0, keep_work_dir))
+        cluster = RunningCluster(name, nodes, 0.0)
+        deadline = started + timeout_s
+        while True:
+            for node in nodes:
+                if node.process.poll() is not None:
+                    raise NodeError(
+                        f"opensearch {node.url} exited with {node.process.returncode} while starting:\n"
+                        f"{node.log_tail()}"
+                    )
+            if _joined_nodes(nodes[0].url) == size:
+                break
+            if time.monotonic() > deadline:
+                raise NodeError(f"the cluster did not form after {timeout_s:.0f}s:\n{nodes[0].log_tail()}")
+            time.sleep(0.5)
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+    cluster.start_seconds = time.monotonic() - started
+    for node in nodes:
+        node.start_seconds = cluster.start_seconds
+    logger.info(
+        "opensearch cluster started",
+        extra={"nodes": size, "urls": cluster.urls, "start_s": round(cluster.start_seconds, 1)},
+    )
+    return cluster
+
+
+def _joined_nodes(url: str) -> int:
+    try:
+        with urllib.request.urlopen(f"{url}/_cluster/health?timeout=1s", timeout=5) as response:
+            body: dict[str, object] = json.loads(response.read())
+            count = body.get("number_of_nodes")
+            return count if isinstance(count, int) else 0
+    except (urllib.error.URLError, OSError, ValueError):
+        return 0
+
+
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("fetch", help="download, verify and unpack OpenSearch and the k-NN plugin")
-    start = sub.add_parser("start", help="start a node and keep it running until interrupted")
+    start = sub.add_parser("start", help="start a node (or --nodes N) and keep it running until interrupted")
     start.add_argument("--heap", default=DEFAULT_HEAP)
+    start.add_argument("--nodes", type=int, default=1, help="nodes of one cluster on loopback (default 1)")
     run = sub.add_parser("run", help=f"start a node, run a command with {URL_ENV} set, stop the node")
     run.add_argument("--heap", default=DEFAULT_HEAP)
+    run.add_argument("--nodes", type=int, default=1, help="nodes of one cluster on loopback (default 1)")
     run.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -555,14 +712,15 @@ def _main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "start":
-        with start_node(heap=args.heap) as node:
+        with _start(args.nodes, args.heap) as cluster:
             print(
                 json.dumps(
                     {
-                        "url": node.url,
-                        "pid": node.process.pid,
-                        "start_s": round(node.start_seconds, 1),
-                        "log": str(node.log_path),
+                        "url": cluster.url,
+                        "pid": cluster.nodes[0].process.pid,
+                        "pids": [node.process.pid for node in cluster.nodes],
+                        "start_s": round(cluster.start_seconds, 1),
+                        "log": str(cluster.nodes[0].log_path),
                     }
                 ),
                 flush=True,
@@ -575,7 +733,7 @@ def _main(argv: list[str] | None = None) -> int:
 
             signal.signal(signal.SIGTERM, _request_stop)
             try:
-                while not stop_requested and node.process.poll() is None:
+                while not stop_requested and cluster.alive():
                     time.sleep(0.5)
             except KeyboardInterrupt:
                 pass
@@ -583,15 +741,22 @@ def _main(argv: list[str] | None = None) -> int:
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not command:
         parser.error("run needs a command")
-    with start_node(heap=args.heap) as node:
+    with _start(args.nodes, args.heap) as cluster:
         env = dict(os.environ)
-        env[URL_ENV] = node.url
+        env[URL_ENV] = cluster.url
         print(
-            json.dumps({"url": node.url, "start_s": round(node.start_seconds, 1)}),
+            json.dumps({"url": cluster.url, "start_s": round(cluster.start_seconds, 1)}),
             file=sys.stderr,
             flush=True,
         )
         return subprocess.run(command, env=env, check=False).returncode
+
+
+def _start(nodes: int, heap: str) -> RunningCluster:
+    if nodes > 1:
+        return start_cluster(nodes, heap=heap)
+    node = start_node(heap=heap)
+    return RunningCluster("rekognito-test", [node], node.start_seconds)
 
 
 if __name__ == "__main__":

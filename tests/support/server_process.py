@@ -38,10 +38,17 @@ class ServerProcess:
     """One ``rekognito serve --insecure-no-auth --no-local-aws`` on a free loopback port."""
 
     def __init__(
-        self, data_dir: Path, *, env: dict[str, str] | None = None, log_path: Path | None = None
+        self,
+        data_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        local_aws: tuple[str, ...] = ("--no-local-aws",),
+        port: int | None = None,
     ) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = port or free_port()
+        self.local_aws = local_aws
         self.env = {**os.environ, "REKOGNITO_AUDIT": "off", "REKOGNITO_LOG_LEVEL": "WARNING", **(env or {})}
         self.log_path = log_path or data_dir.parent / f"serve-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -57,13 +64,13 @@ class ServerProcess:
         return self.process.pid
 
     def start(self, timeout: float = STARTUP_TIMEOUT_S) -> ServerProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # serve refuses a looser one
         self._log = self.log_path.open("ab")
         command = [
             *_command(),
             "serve",
             "--insecure-no-auth",
-            "--no-local-aws",
+            *self.local_aws,
             "--port",
             str(self.port),
             "--data-dir",

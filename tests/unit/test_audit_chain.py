@@ -14,6 +14,8 @@ from moto import mock_aws
 from rekognito.operations.context import Principal, RequestContext
 from rekognito.security.audit import (
     GENESIS,
+    AuditKey,
+    Checkpoint,
     DynamoDBAuditSink,
     FileAuditSink,
     describe_request,
@@ -22,6 +24,7 @@ from rekognito.security.audit import (
     select,
     verify_lines,
 )
+from rekognito.security.audit.keys import AuditKeyError
 from rekognito.services import Services
 from rekognito.settings import Settings
 
@@ -73,12 +76,19 @@ def test_entries_record_who_what_and_which_ids_but_no_image_bytes(tmp_path: Path
     assert "jpeg" not in json.dumps(entry)
 
 
-def test_failures_are_recorded_with_their_code_and_s3_sources(tmp_path: Path) -> None:
-    params = {"CollectionId": "family", "Image": {"S3Object": {"Bucket": "b", "Name": "k.jpg"}}}
-    entry = describe_request(context(tmp_path), params, None, "AccessDeniedException", 0.0)
+def test_failures_are_recorded_with_their_code_and_s3_sources_by_pseudonym(tmp_path: Path) -> None:
+    params = {"CollectionId": "family", "Image": {"S3Object": {"Bucket": "b", "Name": "people/jane-doe.jpg"}}}
+    key = AuditKey(tmp_path / "audit.key")
+    entry = describe_request(context(tmp_path), params, None, "AccessDeniedException", 0.0, key.s3_name)
     assert entry["error"] == "AccessDeniedException"
-    assert entry["images"] == {"Image": "s3://b/k.jpg"}
+    assert entry["images"]["Image"].startswith("s3-key-hmac:b:")
+    assert entry["images"]["Image"] == key.s3_name("b", "people/jane-doe.jpg")
+    assert entry["images"]["Image"] != key.s3_name("b", "people/john-doe.jpg")
+    assert "jane" not in json.dumps(entry)
     assert "face_ids" not in entry
+    # Without a key the name is withheld, never written in clear
+    withheld = describe_request(context(tmp_path), params, None, None, 0.0)
+    assert withheld["images"] == {"Image": "s3-key-withheld:b"}
 
 
 def test_deleted_face_ids_are_listed(tmp_path: Path) -> None:
@@ -176,6 +186,96 @@ def test_export_filters_by_collection_and_time(tmp_path: Path) -> None:
         parse_since("last week")
 
 
+def truncate(sink: FileAuditSink, keep: int) -> None:
+    lines = sink.path.read_text().splitlines()
+    sink.path.write_text("\n".join(lines[:keep]) + "\n")
+
+
+def test_dropping_the_tail_and_rewriting_the_head_is_found(tmp_path: Path) -> None:
+    """Issue 15 row 7: delete the last line and rewrite audit.head to match it."""
+    sink = filled(tmp_path, 5)
+    assert json.loads(sink.head_path.read_text())["mac"]
+    lines = sink.path.read_text().splitlines()
+    truncate(sink, 4)
+    last = json.loads(lines[3])
+    # A head rewritten without the key
+    sink.head_path.write_text(json.dumps({"seq": last["seq"], "hash": last["hash"]}))
+    result = sink.verify()
+    assert not result.ok
+    assert "not authenticated" in str(result.reason)
+    # nor can the HMAC of another head be reused
+    dropped = json.loads(lines[4])
+    mac = AuditKey(tmp_path / "security" / "audit.key").head_mac(5, dropped["hash"])
+    sink.head_path.write_text(json.dumps({"seq": 4, "hash": last["hash"], "mac": mac}))
+    assert "not authenticated" in str(sink.verify().reason)
+
+
+def test_deleting_the_trail_and_its_head_is_found(tmp_path: Path) -> None:
+    """Issue 15 row 8: delete audit.jsonl and audit.head."""
+    sink = filled(tmp_path, 3)
+    checkpoint = Checkpoint(3, sink.verify().head)
+    sink.path.unlink()
+    sink.head_path.unlink()
+    result = FileAuditSink(tmp_path).verify()
+    assert not result.ok
+    assert "head is missing" in str(result.reason)
+    # With the key deleted too, only a checkpoint kept elsewhere still tells
+    (tmp_path / "security" / "audit.key").unlink()
+    assert FileAuditSink(tmp_path).verify().ok
+    anchored = FileAuditSink(tmp_path).verify(expect=checkpoint)
+    assert not anchored.ok
+    assert "entries were removed" in str(anchored.reason)
+
+
+def test_a_checkpoint_catches_truncation_by_someone_who_holds_the_key(tmp_path: Path) -> None:
+    sink = filled(tmp_path, 5)
+    checkpoint = Checkpoint.parse(f"5:{sink.verify().head}")
+    for i in range(2):
+        sink.append({"operation": "later", "n": i})
+    assert sink.verify(expect=checkpoint).ok
+    # Truncated to 4 entries with a correctly authenticated head (the key holder did it)
+    truncate(sink, 4)
+    fourth = list(sink.entries())[-1]
+    key = AuditKey(tmp_path / "security" / "audit.key")
+    mac = key.head_mac(4, fourth["hash"])
+    sink.head_path.write_text(json.dumps({"seq": 4, "hash": fourth["hash"], "mac": mac}))
+    assert sink.verify().ok
+    assert not sink.verify(expect=checkpoint).ok
+    with pytest.raises(ValueError, match="checkpoint"):
+        Checkpoint.parse("5:not-a-hash")
+
+
+def test_entries_appended_behind_the_writers_back_are_found(tmp_path: Path) -> None:
+    sink = filled(tmp_path, 3)
+    head = sink.head_path.read_text()
+    sink.append({"operation": "forged-1"})
+    sink.append({"operation": "forged-2"})
+    sink.head_path.write_text(head)  # as if written without moving the authenticated head
+    result = sink.verify()
+    assert not result.ok
+    assert result.broken_line == 5
+
+
+def test_non_finite_values_are_recorded_as_text(tmp_path: Path) -> None:
+    sink = FileAuditSink(tmp_path)
+    entry = sink.append({"policy_old": {"retention_days": float("nan")}, "policy_new": {"x": float("inf")}})
+    assert entry["policy_old"] == {"retention_days": "nan"}
+    assert entry["policy_new"] == {"x": "inf"}
+    assert sink.verify().ok
+
+
+def test_the_audit_key_is_private_and_shared_by_concurrent_writers(tmp_path: Path) -> None:
+    keys = [AuditKey(tmp_path / "security" / "audit.key") for _ in range(8)]
+    threads = [threading.Thread(target=key.load, kwargs={"create": True}) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({key.load(create=False) for key in keys}) == 1
+    assert oct((tmp_path / "security" / "audit.key").stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "security").stat().st_mode & 0o777) == "0o700"
+
+
 @mock_aws
 def test_dynamodb_sink_chains_and_never_forks() -> None:
     client = boto3.client("dynamodb", region_name="us-east-1")
@@ -211,3 +311,61 @@ def test_dynamodb_sink_chains_and_never_forks() -> None:
     forged["operation"] = "Z"
     client.put_item(TableName="audit", Item={**item, "entry": {"S": json.dumps(forged)}})
     assert first.verify().broken_line == 2
+
+
+@mock_aws
+def test_dynamodb_head_is_authenticated_and_required(tmp_path: Path) -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(
+        TableName="audit",
+        KeySchema=[
+            {"AttributeName": "stream", "KeyType": "HASH"},
+            {"AttributeName": "seq", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "stream", "AttributeType": "S"},
+            {"AttributeName": "seq", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = AuditKey(tmp_path / "audit.key")
+    sink = DynamoDBAuditSink("audit", "us-east-1", client=client, key=key)
+    for name in "ABCD":
+        sink.append({"operation": name})
+    checkpoint = Checkpoint(4, sink.verify().head)
+    head = client.get_item(TableName="audit", Key={"stream": {"S": "audit-head"}, "seq": {"N": "0"}})["Item"]
+    assert head["head_seq"]["N"] == "4" and head["mac"]["S"]
+    assert sink.verify(expect=checkpoint).ok
+    # Drop the last entry and point the head at the one before, without the key
+    client.delete_item(TableName="audit", Key={"stream": {"S": "audit"}, "seq": {"N": "4"}})
+    third = json.loads(
+        client.get_item(TableName="audit", Key={"stream": {"S": "audit"}, "seq": {"N": "3"}})["Item"][
+            "entry"
+        ]["S"]
+    )
+    client.put_item(
+        TableName="audit",
+        Item={
+            "stream": {"S": "audit-head"},
+            "seq": {"N": "0"},
+            "head_seq": {"N": "3"},
+            "hash": {"S": third["hash"]},
+        },
+    )
+    assert "not authenticated" in str(sink.verify().reason)
+    # Deleting the head item is found too; the checkpoint names the missing entry
+    client.delete_item(TableName="audit", Key={"stream": {"S": "audit-head"}, "seq": {"N": "0"}})
+    assert "head is missing" in str(sink.verify().reason)
+    assert not DynamoDBAuditSink("audit", "us-east-1", client=client).verify(expect=checkpoint).ok
+
+
+def test_a_damaged_audit_key_fails_verification_and_refuses_writes(tmp_path: Path) -> None:
+    sink = filled(tmp_path, 2)
+    (tmp_path / "security" / "audit.key").write_text("not a key\n")
+    fresh = FileAuditSink(tmp_path)
+    result = fresh.verify()
+    assert not result.ok
+    assert "is not an audit key" in str(result.reason)
+    with pytest.raises(AuditKeyError):
+        fresh.append({"operation": "X"})
+    assert len(list(sink.entries())) == 2

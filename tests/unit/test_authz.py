@@ -74,9 +74,9 @@ def test_list_collections_needs_some_grant_and_unmapped_needs_admin(tmp_path: Pa
     check(["detect"], "ListCollections", {}, tmp_path)
     with pytest.raises(AccessDeniedException):
         check([], "ListCollections", {}, tmp_path)
-    check(["*:*"], "StartFaceSearch", {}, tmp_path)
+    check(["*:*"], "StartCelebrityRecognition", {}, tmp_path)
     with pytest.raises(AccessDeniedException):
-        check(["search:*", "index:*", "detect"], "StartFaceSearch", {}, tmp_path)
+        check(["search:*", "index:*", "detect"], "StartCelebrityRecognition", {}, tmp_path)
 
 
 def test_iam_grants_by_arn_prefix() -> None:

@@ -15,7 +15,6 @@ from rekognito.ingest.keys import (
     is_folder_marker,
     parse_drop_key,
 )
-from rekognito.ingest.metrics import EmfMetrics
 from tests.support.events import load_event
 
 FULLWIDTH = "".join(chr(ord(c) + 0xFEE0) for c in "Fullwidth")  # U+FF21... in full-width forms
@@ -148,21 +147,3 @@ def test_other_event_types_are_ignored() -> None:
 def test_malformed_bodies_are_rejected(body: str) -> None:
     with pytest.raises(MalformedMessage):
         parse_message_body(body)
-
-
-def test_emf_lines_declare_their_metrics() -> None:
-    lines: list[str] = []
-    metrics = EmfMetrics("Rekognito", write=lines.append)
-    metrics.add("FacesIndexed", 3)
-    metrics.add("FacesIndexed", 2)
-    metrics.failure("InvalidImageFormatException", permanent=True)
-    metrics.flush()
-    metrics.flush()  # nothing new: no line
-    failure, counts = (json.loads(line) for line in lines)
-    assert failure["Reason"] == "InvalidImageFormatException"
-    assert failure["IngestFailures"] == 1
-    directive = failure["_aws"]["CloudWatchMetrics"][0]
-    assert directive["Namespace"] == "Rekognito"
-    assert directive["Dimensions"] == [["Reason", "service"]]
-    assert counts["FacesIndexed"] == 5
-    assert counts["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "FacesIndexed", "Unit": "Count"}]

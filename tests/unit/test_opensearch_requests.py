@@ -18,8 +18,8 @@ from opensearchpy import OpenSearch
 from opensearchpy.connection import Connection
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 
-from rekognito.adapters import opensearch_store
-from rekognito.adapters.opensearch_store import OpenSearchFaceStore
+from rekognito.adapters.opensearch import Engine, OpenSearchFaceStore, transport
+from rekognito.adapters.opensearch.mapping import ScoreMap
 from rekognito.api._generated import InternalServerError, ResourceNotFoundException, ThrottlingException
 from rekognito.domain import BoundingBox, Collection, StoredFace
 from rekognito.settings import Settings
@@ -112,7 +112,18 @@ def recorder() -> Recorder:
     return RECORDER
 
 
-def make_store(engine: opensearch_store.Engine, **kwargs: Any) -> OpenSearchFaceStore:
+def answer_mapping(recorder: Recorder, engine: str, space_type: str) -> None:
+    def mapping(request: Request) -> tuple[int, Any]:
+        index = request.path.strip("/").split("/")[0]
+        method = {"name": "hnsw", "engine": engine, "space_type": space_type}
+        return 200, {
+            index: {"mappings": {"properties": {"embedding": {"type": "knn_vector", "method": method}}}}
+        }
+
+    recorder.on("GET", "/_mapping", mapping)
+
+
+def make_store(engine: Engine, **kwargs: Any) -> OpenSearchFaceStore:
     client = OpenSearch(hosts=["http://fake:9200"], connection_class=FakeConnection, max_retries=0)
     return OpenSearchFaceStore(
         client, index_prefix="rk", engine=engine, ef_search=300, ef_construction=200, m=24, **kwargs
@@ -177,23 +188,30 @@ def test_faiss_index_mapping(recorder: Recorder) -> None:
     }
 
 
-def test_lucene_index_mapping_uses_cosinesimil_and_no_ef_search_setting(recorder: Recorder) -> None:
-    store = make_store("lucene", dimension=128)
+@pytest.mark.parametrize("space_type", ["innerproduct", "cosinesimil"])
+def test_lucene_index_mapping_has_no_ef_search_setting(recorder: Recorder, space_type: str) -> None:
+    store = make_store("lucene", dimension=128, space_type=space_type, number_of_shards=3)
 
     store.create_collection(Collection("family", "arn", "m", 1.0))
 
     body = face_index_request(recorder).body
-    assert body["settings"] == {"index": {"knn": True}}
+    assert body["settings"] == {"index": {"knn": True, "number_of_shards": 3}}
     assert body["mappings"]["properties"]["embedding"] == {
         "type": "knn_vector",
         "dimension": 128,
         "method": {
             "name": "hnsw",
             "engine": "lucene",
-            "space_type": "cosinesimil",
+            "space_type": space_type,
             "parameters": {"m": 24, "ef_construction": 200},
         },
     }
+
+
+def test_the_default_is_lucene_innerproduct() -> None:
+    store = OpenSearchFaceStore(OpenSearch(hosts=["http://fake:9200"], connection_class=FakeConnection))
+
+    assert (store.spec.engine, store.spec.space_type, store.rescore) == ("lucene", "innerproduct", False)
 
 
 def test_create_collection_writes_metadata_with_op_type_create_first(recorder: Recorder) -> None:
@@ -222,34 +240,49 @@ def test_create_collection_writes_metadata_with_op_type_create_first(recorder: R
     }
 
 
-@pytest.mark.parametrize("engine", ["faiss", "lucene"])
-def test_search_body(recorder: Recorder, engine: opensearch_store.Engine) -> None:
-    store = make_store(engine, dimension=4)
+@pytest.mark.parametrize(("limit", "k"), [(200, 300), (400, 402)])
+def test_search_asks_for_ids_above_the_floor_only(recorder: Recorder, limit: int, k: int) -> None:
+    store = make_store("lucene", dimension=4)
+    answer_mapping(recorder, "lucene", "innerproduct")
     recorder.on("POST", "/_search", lambda r: (200, {"hits": {"hits": []}}))
 
     store.search(
         "family",
         np.array([1, 0, 0, 0], dtype=np.float32),
-        limit=200,
+        limit=limit,
         min_cosine=0.5,
         exclude_face_ids=["a", "b"],
     )
 
     [request] = [r for r in recorder.requests if r.path.endswith("/_search")]
     assert request.path == f"/{store.face_index('family')}/_search"
+    assert request.params["allow_partial_search_results"] == "false"
     assert request.body == {
-        "size": 202,
-        "query": {"knn": {"embedding": {"vector": [1.0, 0.0, 0.0, 0.0], "k": 402}}},
+        "size": limit + 2,
+        "min_score": pytest.approx(1.5 - 1e-5),
+        "query": {"knn": {"embedding": {"vector": [1.0, 0.0, 0.0, 0.0], "k": k}}},
     }
+    # The index's mapping is read once per process, not per search.
+    store.search("family", np.array([1, 0, 0, 0], dtype=np.float32), limit=1, min_cosine=0.5)
+    assert len([r for r in recorder.requests if r.path.endswith("/_mapping")]) == 1
 
 
 @pytest.mark.parametrize(
-    ("engine", "score", "cosine"), [("lucene", 0.9, 0.8), ("faiss", 1.8, 0.8), ("faiss", 0.5, -1.0)]
+    ("engine", "space_type", "score", "cosine"),
+    [
+        ("lucene", "innerproduct", 1.8, 0.8),
+        ("lucene", "innerproduct", 0.5, -1.0),
+        ("lucene", "cosinesimil", 0.9, 0.8),
+        ("faiss", "innerproduct", 1.8, 0.8),
+        ("faiss", "cosinesimil", 1 / 1.2, 0.8),
+        ("faiss", "innerproduct", 0.5, -1.0),
+    ],
 )
-def test_scores_convert_to_cosine_without_rescoring(
-    recorder: Recorder, engine: opensearch_store.Engine, score: float, cosine: float
+def test_scores_convert_to_cosine_per_engine_and_space(
+    recorder: Recorder, engine: Engine, space_type: str, score: float, cosine: float
 ) -> None:
     store = make_store(engine, dimension=4, rescore=False)
+    answer_mapping(recorder, engine, space_type)
     source = {
         "face_id": "f1",
         "image_id": "i",
@@ -269,8 +302,28 @@ def test_scores_convert_to_cosine_without_rescoring(
     assert match.cosine == pytest.approx(cosine)
 
 
+@pytest.mark.parametrize(
+    ("engine", "space_type"),
+    [
+        ("lucene", "innerproduct"),
+        ("lucene", "cosinesimil"),
+        ("faiss", "innerproduct"),
+        ("faiss", "cosinesimil"),
+    ],
+)
+def test_score_map_round_trips_and_is_monotonic(engine: str, space_type: str) -> None:
+    scores = ScoreMap(engine, space_type)
+    cosines = np.linspace(-1.0, 1.0, 41)
+
+    mapped = [scores.to_score(float(c)) for c in cosines]
+
+    assert mapped == sorted(mapped)
+    assert [scores.to_cosine(s) for s in mapped] == pytest.approx(list(cosines), abs=1e-12)
+
+
 def test_rescoring_uses_the_stored_vectors(recorder: Recorder) -> None:
     store = make_store("faiss", dimension=4, rescore=True)
+    answer_mapping(recorder, "faiss", "innerproduct")
     source = {
         "face_id": "f1",
         "image_id": "i",
@@ -288,6 +341,8 @@ def test_rescoring_uses_the_stored_vectors(recorder: Recorder) -> None:
     [match] = store.search("family", np.array([1, 0, 0, 0], dtype=np.float32), limit=1, min_cosine=0.5)
 
     assert match.cosine == pytest.approx(0.6)
+    [request] = [r for r in recorder.requests if r.path.endswith("/_search")]
+    assert request.body["min_score"] == pytest.approx(1.499 - 1e-5)
 
 
 def test_put_faces_bulk_then_refresh(recorder: Recorder) -> None:
@@ -308,7 +363,72 @@ def test_put_faces_bulk_then_refresh(recorder: Recorder) -> None:
     assert bulk.body[0] == {"index": {"_index": store.face_index("family"), "_id": "f1"}}
     assert bulk.body[1]["embedding"] == [1.0, 0.0, 0.0, 0.0]
     assert bulk.body[1]["bounding_box"] == {"Width": 0.5, "Height": 0.5, "Left": 0.25, "Top": 0.25}
-    assert recorder.requests[-1].path == f"/{store.face_index('family')}/_refresh"
+    # One request: the bulk refreshes the shards it wrote to (refresh=true), no separate call.
+    assert bulk.params == {"refresh": "true"}
+    assert recorder.requests[-1] is bulk
+
+
+def bulk_ok(request: Request) -> tuple[int, Any]:
+    items = []
+    for line in request.body:
+        kind = next(iter(line))
+        if kind in ("index", "delete", "update"):
+            items.append({kind: {"_id": line[kind]["_id"], "status": 200, "result": "updated"}})
+    return 200, {"errors": False, "items": items}
+
+
+def test_large_batches_go_in_parallel_chunks_and_refresh_once(recorder: Recorder) -> None:
+    store = make_store("faiss", dimension=4)
+    recorder.on("POST", "/_mget", lambda r: (200, {"docs": []}))
+    recorder.on("POST", "/_bulk", bulk_ok)
+    faces = [stored_face(f"f{i:04d}") for i in range(transport.BULK_CHUNK_DOCS * 3 + 7)]
+
+    store.put_faces("family", faces)
+
+    bulks = [r for r in recorder.requests if r.path == "/_bulk"]
+    assert [len(b.body) // 2 for b in bulks] == [500, 500, 500, 7]
+    assert [b.params.get("refresh") for b in bulks] == [None, None, None, "true"]
+    assert recorder.requests[-1] is bulks[-1]
+    sent = sorted(line["index"]["_id"] for b in bulks for line in b.body if "index" in line)
+    assert sent == [f.face_id for f in faces]
+
+
+def test_bulk_chunks_never_split_an_action_from_its_document() -> None:
+    actions: list[dict[str, Any]] = []
+    for i in range(7):
+        actions += [{"index": {"_id": f"i{i}"}}, {"doc": i}]
+        actions.append({"delete": {"_id": f"d{i}"}})
+
+    chunks = list(transport._chunks(actions, 3))
+
+    assert [line for chunk in chunks for line in chunk] == actions
+    for chunk in chunks:
+        kinds = [next(iter(line)) for line in chunk]
+        for position, kind in enumerate(kinds):
+            if kind == "index":
+                assert kinds[position + 1] == "doc"
+
+
+def test_bulk_load_relaxes_the_refresh_interval_and_restores_it(recorder: Recorder) -> None:
+    store = make_store("faiss", dimension=4)
+    index = store.face_index("family")
+    recorder.on(
+        "GET",
+        "/_settings",
+        lambda r: (200, {index: {"settings": {"index": {"refresh_interval": "5s"}}}}),
+    )
+    recorder.on("POST", "/_mget", lambda r: (200, {"docs": []}))
+    recorder.on("POST", "/_bulk", bulk_ok)
+
+    with store.bulk_load("family"):
+        store.put_faces("family", [stored_face("f1")])
+        store.put_faces("family", [stored_face("f2")])
+
+    writes = [(r.method, r.path, r.body, r.params.get("refresh")) for r in recorder.requests]
+    settings = [w[2] for w in writes if w[1].endswith("/_settings") and w[0] == "PUT"]
+    assert settings == [{"index": {"refresh_interval": "-1"}}, {"index": {"refresh_interval": "5s"}}]
+    assert [w[3] for w in writes if w[1] == "/_bulk"] == [None, None]
+    assert writes[-1][:2] == ("POST", f"/{index}/_refresh")
 
 
 def test_put_faces_rolls_back_a_partial_bulk_failure(recorder: Recorder) -> None:
@@ -351,17 +471,14 @@ def test_put_faces_rolls_back_a_partial_bulk_failure(recorder: Recorder) -> None
 
 
 def test_throttling_is_retried_then_raised(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(opensearch_store, "THROTTLE_BASE_DELAY_S", 0.0)
+    monkeypatch.setattr(transport, "THROTTLE_BASE_DELAY_S", 0.0)
     store = make_store("faiss", dimension=4)
     recorder.on("POST", "/_count", lambda r: (429, {"error": {"type": "too_many_requests"}}))
 
     with pytest.raises(ThrottlingException):
         store.count_faces("family")
 
-    assert (
-        len([r for r in recorder.requests if r.path.endswith("/_count")])
-        == opensearch_store.THROTTLE_RETRIES + 1
-    )
+    assert len([r for r in recorder.requests if r.path.endswith("/_count")]) == transport.THROTTLE_RETRIES + 1
 
 
 def test_connection_errors_become_a_generic_internal_error(recorder: Recorder) -> None:
@@ -413,6 +530,9 @@ def test_from_settings_builds_signed_and_basic_clients(monkeypatch: pytest.Monke
     assert (signed.engine, signed.ef_search, signed.rescore) == ("lucene", 128, False)
     assert signed._client.transport.retry_on_status == (502, 503, 504)
     assert signed._client.transport.retry_on_timeout is True
+    [connection] = signed._client.transport.connection_pool.connections
+    assert connection.http_compress is False
+    assert connection.pool.pool.maxsize == transport.POOL_MAXSIZE
 
     basic = OpenSearchFaceStore.from_settings(
         Settings(
@@ -423,3 +543,29 @@ def test_from_settings_builds_signed_and_basic_clients(monkeypatch: pytest.Monke
         )
     )
     assert basic._client.transport.kwargs["http_auth"] == ("u", "p")
+
+
+def test_a_url_list_names_every_node_of_a_cluster() -> None:
+    store = OpenSearchFaceStore.from_settings(
+        Settings(opensearch_url="http://127.0.0.1:9200, http://127.0.0.1:9201,", opensearch_replicas=1)
+    )
+
+    hosts = sorted(c.host for c in store._client.transport.connection_pool.connections)
+    assert hosts == ["http://127.0.0.1:9200", "http://127.0.0.1:9201"]
+    assert store.spec.number_of_replicas == 1
+
+
+def test_bulk_load_can_merge_the_segments_at_the_end(recorder: Recorder) -> None:
+    store = make_store("lucene", dimension=4)
+    index = store.face_index("family")
+    recorder.on("GET", "/_settings", lambda r: (200, {index: {"settings": {"index": {}}}}))
+
+    with store.bulk_load("family", merge_to_segments=1):
+        pass
+
+    [merge] = [r for r in recorder.requests if r.path.endswith("/_forcemerge")]
+    assert merge.path == f"/{index}/_forcemerge"
+    assert merge.params["max_num_segments"] == "1"
+    restore = [r for r in recorder.requests if r.method == "PUT" and r.path.endswith("/_settings")][-1]
+    assert restore.body == {"index": {"refresh_interval": None}}
+    assert recorder.requests[-1].path == f"/{index}/_refresh"

@@ -25,6 +25,8 @@ ES_HTTP_ACTIONS = {"es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpP
 # The managed domain's name, and its ARN as the roles and the access policy spell it.
 DOMAIN_NAME = "rekognito-${Stage}"
 DOMAIN_ARN = "arn:${AWS::Partition}:es:${AWS::Region}:${AWS::AccountId}:domain/" + DOMAIN_NAME
+# The stored-video worker's role (only with VideoWorkerImageUri).
+VIDEO_ROLE = "VideoWorkerFunctionRole"
 # The two copies of the managed domain, by their deletion policy (DomainDeletionPolicy).
 MANAGED_DOMAINS = {"Retain": "OpenSearchDomain", "Delete": "OpenSearchDomainDeletable"}
 
@@ -82,6 +84,12 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def sub_text(value: dict[str, Any]) -> str:
+    """The template string of an Fn::Sub, in its short or its list form."""
+    sub = value["Fn::Sub"]
+    return str(sub[0] if isinstance(sub, list) else sub)
+
+
 def policy_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every IAM statement of every role and resource policy, with Fn::If branches expanded."""
     for name, res in template["Resources"].items():
@@ -111,10 +119,10 @@ def test_globals_runtime_tracing_and_powertools(template: dict[str, Any]) -> Non
     variables = function["Environment"]["Variables"]
     assert variables["POWERTOOLS_SERVICE_NAME"]
     assert variables["POWERTOOLS_METRICS_NAMESPACE"]
-    assert variables["REKOGNITO_STORE_BACKEND"] == "opensearch"
+    assert both_branches(variables["REKOGNITO_STORE_BACKEND"])[-1] == "opensearch"
     assert set(both_branches(variables["REKOGNITO_OPENSEARCH_AUTH"])) == {"aoss", "es"}
-    assert set(both_branches(variables["REKOGNITO_AUTH_MODE"])) == {"iam", "none"}
-    assert variables["REKOGNITO_AUDIT_TABLE"] == {"Ref": "AuditTable"}
+    assert set(both_branches(variables["REKOGNITO_AUTH_MODE"])) == {"iam", "sigv4", "none"}
+    assert both_branches(variables["REKOGNITO_AUDIT_TABLE"])[0] == {"Ref": "AuditTable"}
     for name in (
         "REKOGNITO_OPENSEARCH_URL",
         "REKOGNITO_OPENSEARCH_ENGINE",
@@ -164,7 +172,7 @@ def test_layers_are_prebuilt_directories(template: dict[str, Any]) -> None:
 
 
 def test_api_has_a_conditional_iam_authorization(template: dict[str, Any]) -> None:
-    assert template["Parameters"]["ApiAuth"]["AllowedValues"] == ["IAM", "NONE"]
+    assert template["Parameters"]["ApiAuth"]["AllowedValues"] == ["IAM", "FUNCTION", "NONE"]
     assert template["Conditions"]["UseIamAuth"] == {"Fn::Equals": [{"Ref": "ApiAuth"}, "IAM"]}
     body = resource(template, "RekognitoApi", "AWS::Serverless::Api")["Properties"]["DefinitionBody"]
     post = body["paths"]["/"]["post"]
@@ -233,12 +241,12 @@ def test_bucket_notifications_go_to_the_queue_after_its_policy(template: dict[st
     assert all(q["Queue"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]} for q in queues)
     # S3 tests the destination when the notification is created: the policy must exist first.
     assert "IngestQueuePolicy" in as_list(bucket["DependsOn"])
-    bucket_name = bucket["Properties"]["BucketName"]["Fn::Sub"]
+    bucket_name = sub_text(bucket["Properties"]["BucketName"])
     policy = resource(template, "IngestQueuePolicy", "AWS::SQS::QueuePolicy")["Properties"]
     (statement,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
     assert statement["Action"] == "sqs:SendMessage"
-    source_arn = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    source_arn = sub_text(statement["Condition"]["ArnEquals"]["aws:SourceArn"])
     assert source_arn.endswith(f":s3:::{bucket_name}")
     assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
 
@@ -246,13 +254,13 @@ def test_bucket_notifications_go_to_the_queue_after_its_policy(template: dict[st
 def test_only_the_ingest_bucket_may_send_to_the_queue(template: dict[str, Any]) -> None:
     # Issue 15 row 5: an IAM identity of the account allowed sqs:SendMessage must not be able
     # to hand the ingest function an event naming another bucket.
-    bucket_name = resource(template, "IngestBucket", "AWS::S3::Bucket")["Properties"]["BucketName"]["Fn::Sub"]
+    bucket_name = sub_text(resource(template, "IngestBucket", "AWS::S3::Bucket")["Properties"]["BucketName"])
     policy = resource(template, "IngestQueuePolicy", "AWS::SQS::QueuePolicy")["Properties"]
     (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert deny["Principal"] == "*"
     assert deny["Action"] == "sqs:SendMessage"
     assert deny["Resource"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]}
-    assert deny["Condition"]["ArnNotEquals"]["aws:SourceArn"]["Fn::Sub"].endswith(f":s3:::{bucket_name}")
+    assert sub_text(deny["Condition"]["ArnNotEquals"]["aws:SourceArn"]).endswith(f":s3:::{bucket_name}")
 
 
 def test_ingest_bucket_takes_writes_only_in_collection_folders(template: dict[str, Any]) -> None:
@@ -276,7 +284,7 @@ def test_api_role_reads_objects_it_is_given_and_lists_nothing(template: dict[str
     assert {"Ref": "ApiS3ReadArns"} in resources
     ingest = [r for r in resources if isinstance(r, dict) and "Fn::Sub" in r]
     assert len(ingest) == 1
-    assert ingest[0]["Fn::Sub"].endswith("-ingest-${AWS::AccountId}-${AWS::Region}/*")
+    assert sub_text(ingest[0]).endswith("-ingest-${AWS::Region}-${StackSuffix}/*")
     assert template["Parameters"]["ApiS3ReadArns"]["Default"] == ""
     assert template["Globals"]["Function"]["Environment"]["Variables"]["REKOGNITO_IAM_GRANTS"] == {
         "Ref": "IamGrants"
@@ -354,6 +362,8 @@ def test_functions_use_their_own_least_privilege_roles(template: dict[str, Any])
 
 def test_audit_trail_is_append_only(template: dict[str, Any]) -> None:
     for name, statement in policy_statements(template):
+        if "VideoJobsTable" in json.dumps(statement.get("Resource")):
+            continue  # video jobs are updated and deleted; only the audit table is append-only
         actions = as_list(statement.get("Action", []))
         if any(a.startswith("dynamodb:") for a in actions):
             assert not {"dynamodb:UpdateItem", "dynamodb:DeleteItem"} & set(actions), name
@@ -396,7 +406,7 @@ def test_opensearch_access_matches_the_mode(template: dict[str, Any]) -> None:
 def test_default_mode_is_the_managed_domain(template: dict[str, Any]) -> None:
     mode = template["Parameters"]["OpenSearchMode"]
     assert mode["Default"] == "managed-domain"
-    assert set(mode["AllowedValues"]) == {"managed-domain", "existing-domain", "serverless"}
+    assert set(mode["AllowedValues"]) == {"managed-domain", "existing-domain", "serverless", "embedded"}
     assert "EXPERIMENTAL" in mode["Description"]
     conditions = template["Conditions"]
     assert conditions["UseManagedDomain"] == {"Fn::Equals": [{"Ref": "OpenSearchMode"}, "managed-domain"]}
@@ -462,6 +472,9 @@ def test_managed_domain_admits_only_the_function_roles(template: dict[str, Any],
         assert set(statement) <= {"Sid", "Effect", "Principal", "Action", "Resource"}  # no Condition
         assert set(statement["Principal"]) == {"AWS"}
         principals = as_list(statement["Principal"]["AWS"])
+        video_worker = {"Fn::If": ["UseVideo", {"Fn::GetAtt": [VIDEO_ROLE, "Arn"]}, {"Ref": "AWS::NoValue"}]}
+        assert video_worker in principals  # docs/video.md
+        principals = [p for p in principals if p != video_worker]
         assert sorted(principals, key=str) == [{"Fn::GetAtt": [role, "Arn"]} for role in FUNCTION_ROLES]
         assert set(as_list(statement["Action"])) <= ES_HTTP_ACTIONS
         assert statement["Resource"] == {"Fn::Sub": DOMAIN_ARN + "/*"}
@@ -532,3 +545,235 @@ def test_outputs(template: dict[str, Any]) -> None:
     expected = {"ApiUrl", "IngestBucketName", "IngestQueueUrl", "DeadLetterQueueUrl", "AuditTableName"}
     expected.add("OpenSearchEndpoint")
     assert expected <= set(template["Outputs"])
+
+
+# ------------------------------------------------------------------ stored video (docs/video.md)
+
+VIDEO_RESOURCES = (
+    "VideoJobsTable",
+    "VideoResultsBucket",
+    "VideoResultsBucketPolicy",
+    "VideoWorkQueue",
+    "VideoWorkDeadLetterQueue",
+    "VideoWorkerFunction",
+    "VideoWorkMapping",
+    "VideoDeadLetterMapping",
+    "VideoWorkerFunctionLogGroup",
+    "VideoWorkerFunctionRole",
+    "ApiFunctionVideoPolicy",
+)
+
+
+def test_video_exists_only_with_a_worker_image(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["VideoWorkerImageUri"]["Default"] == ""
+    assert template["Conditions"]["UseVideo"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "VideoWorkerImageUri"}, ""]}]
+    }
+    for name in VIDEO_RESOURCES:
+        assert template["Resources"][name]["Condition"] == "UseVideo", name
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    for name, target in (
+        ("REKOGNITO_VIDEO_JOBS_TABLE", "VideoJobsTable"),
+        ("REKOGNITO_VIDEO_RESULTS_BUCKET", "VideoResultsBucket"),
+        ("REKOGNITO_VIDEO_QUEUE_URL", "VideoWorkQueue"),
+    ):
+        assert variables[name] == {"Fn::If": ["UseVideo", {"Ref": target}, {"Ref": "AWS::NoValue"}]}
+
+
+def test_video_worker_is_an_image_with_room_for_long_videos(template: dict[str, Any]) -> None:
+    props = resource(template, "VideoWorkerFunction", "AWS::Lambda::Function")["Properties"]
+    assert props["PackageType"] == "Image"
+    assert props["Code"] == {"ImageUri": {"Ref": "VideoWorkerImageUri"}}
+    assert props["Timeout"] == 900  # Lambda's maximum; a segment (120 s of video) takes far less
+    assert props["EphemeralStorage"] == {"Size": 10240}  # a 10 GB video fits in /tmp
+    assert template["Parameters"]["VideoWorkerMemory"]["Default"] >= 2048
+    assert props["Role"] == {"Fn::GetAtt": [VIDEO_ROLE, "Arn"]}
+    group = resource(template, props["LoggingConfig"]["LogGroup"]["Ref"], "AWS::Logs::LogGroup")
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    variables = props["Environment"]["Variables"]
+    globals_ = template["Globals"]["Function"]["Environment"]["Variables"]
+    # A plain Lambda function gets no Globals: it repeats what it needs of them.
+    for name in (
+        "REKOGNITO_OPENSEARCH_URL",
+        "REKOGNITO_OPENSEARCH_AUTH",
+        "REKOGNITO_AUDIT_TABLE",
+        "REKOGNITO_FACE_MODEL",
+    ):
+        assert variables[name] == globals_[name], name
+    assert variables["REKOGNITO_VIDEO_JOBS_TABLE"] == {"Ref": "VideoJobsTable"}
+    assert variables["REKOGNITO_VIDEO_DEAD_LETTER_QUEUE_ARN"] == {
+        "Fn::GetAtt": ["VideoWorkDeadLetterQueue", "Arn"]
+    }
+    dockerfile = (ROOT / "functions" / "video_worker" / "Dockerfile").read_text(encoding="utf-8")
+    for layer in ("shared", "dependencies", "models"):
+        assert f"build/layers/{layer}/python" in dockerfile
+    assert "--require-hashes" in dockerfile
+    pin = (ROOT / "layers" / "video" / "requirements.txt").read_text(encoding="utf-8")
+    assert "av==18.1.0" in pin and "--hash=sha256:" in pin
+
+
+def test_video_queues_leases_and_dead_letters(template: dict[str, Any]) -> None:
+    work = resource(template, "VideoWorkQueue", "AWS::SQS::Queue")["Properties"]
+    dlq = resource(template, "VideoWorkDeadLetterQueue", "AWS::SQS::Queue")["Properties"]
+    assert work["VisibilityTimeout"] >= 6 * 900 and dlq["VisibilityTimeout"] >= 900
+    assert work["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["VideoWorkDeadLetterQueue", "Arn"]}
+    assert work["RedrivePolicy"]["maxReceiveCount"] == 3  # REKOGNITO_VIDEO_MAX_ATTEMPTS
+    for props in (work, dlq):
+        assert props["SqsManagedSseEnabled"] is True
+    for name, queue in (
+        ("VideoWorkMapping", "VideoWorkQueue"),
+        ("VideoDeadLetterMapping", "VideoWorkDeadLetterQueue"),
+    ):
+        mapping = resource(template, name, "AWS::Lambda::EventSourceMapping")["Properties"]
+        assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
+        assert mapping["FunctionName"] == {"Ref": "VideoWorkerFunction"}
+        assert mapping["BatchSize"] == 1
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    work_mapping = template["Resources"]["VideoWorkMapping"]["Properties"]
+    assert work_mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "VideoMaxConcurrency"}
+
+
+def test_video_results_are_private_and_expire(template: dict[str, Any]) -> None:
+    table = resource(template, "VideoJobsTable", "AWS::DynamoDB::Table")["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["collection"]
+    bucket = resource(template, "VideoResultsBucket", "AWS::S3::Bucket")["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireResults"]["ExpirationInDays"] == {"Ref": "VideoRetentionDays"}
+    assert rules["ExpireSegments"]["Prefix"] == "segments/"
+    policy = resource(template, "VideoResultsBucketPolicy", "AWS::S3::BucketPolicy")["Properties"]
+    (deny,) = policy["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_video_roles_are_scoped(template: dict[str, Any]) -> None:
+    statements = conditional_statements(template, VIDEO_ROLE)
+    assert {"OpenSearchServerless", "OpenSearchDomain", "OpenSearchManagedDomain"} <= set(statements)
+    props = resource(template, VIDEO_ROLE, "AWS::IAM::Role")["Properties"]
+    plain = {s["Sid"]: s for p in props["Policies"] for s in p["PolicyDocument"]["Statement"] if "Sid" in s}
+    assert plain["PublishCompletion"]["Action"] == "sns:Publish"
+    assert plain["PublishCompletion"]["Resource"]["Fn::Sub"].endswith(":${AWS::AccountId}:AmazonRekognition*")
+    assert plain["FanOutSegments"]["Resource"] == {"Fn::GetAtt": ["VideoWorkQueue", "Arn"]}
+    api = resource(template, "ApiFunctionVideoPolicy", "AWS::IAM::RolePolicy")["Properties"]
+    assert api["RoleName"] == {"Ref": "ApiFunctionRole"}
+    sids = {s["Sid"] for s in api["PolicyDocument"]["Statement"]}
+    assert sids == {"VideoJobs", "VideoResults", "ListVideoResults", "QueueVideoJobs"}
+    access = resource(template, "VideoOpenSearchDataAccessPolicy", "AWS::OpenSearchServerless::AccessPolicy")
+    assert access["Condition"] == "UseVideoWithServerless"
+
+
+# ------------------------------------------------------------------ deploy findings (issue 17)
+
+
+def test_ingest_bucket_name_does_not_collide_across_redeploys(template: dict[str, Any]) -> None:
+    # The bucket is retained when a stack is deleted: a new stack of the same stage must not
+    # reuse its name. Every place that spells the name adds the same part of the stack's id.
+    suffix = {
+        "Fn::Select": [
+            0,
+            {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]},
+        ]
+    }
+    bucket = resource(template, "IngestBucket", "AWS::S3::Bucket")
+    assert bucket["DeletionPolicy"] == "Retain"
+    spellings = [bucket["Properties"]["BucketName"]]
+    spellings.append(template["Globals"]["Function"]["Environment"]["Variables"]["REKOGNITO_INGEST_BUCKET"])
+    spellings += [
+        r
+        for _, s in policy_statements(template)
+        for r in as_list(s.get("Resource"))
+        if "-ingest-" in json.dumps(r)
+    ]
+    spellings += [
+        s["Condition"][test]["aws:SourceArn"]
+        for _, s in policy_statements(template)
+        for test in ("ArnEquals", "ArnNotEquals")
+        if test in s.get("Condition", {})
+    ]
+    assert len(spellings) >= 6
+    name = sub_text(bucket["Properties"]["BucketName"])
+    for spelling in spellings:
+        assert spelling["Fn::Sub"][1] == {"StackSuffix": suffix}
+        assert name in sub_text(spelling)
+    assert "AccountId" not in name
+    # The longest stage and region still fit S3's 63 characters.
+    longest = name.replace("${Stage}", "x" * 16).replace("${AWS::Region}", "ap-southeast-4")
+    assert len(longest.replace("${StackSuffix}", "1a2b3c4d")) <= 63
+
+
+def test_face_model_is_one_the_models_layer_ships(template: dict[str, Any]) -> None:
+    build = (ROOT / "scripts" / "build-layers").read_text(encoding="utf-8")
+    (shipped,) = re.findall(r'default_models = "([^"]+)"', build)
+    manifest = json.loads(
+        (ROOT / "shared" / "rekognito" / "data" / "models.json").read_text(encoding="utf-8")
+    )
+    for value in template["Parameters"]["FaceModel"]["AllowedValues"]:
+        model_names = [name for name in manifest if name == value or name.startswith(value + "-")]
+        assert model_names, value
+        assert any(name in shipped.split() for name in model_names), f"{value} is not in the models layer"
+
+
+def _gateway_responses(template: dict[str, Any]) -> dict[str, Any]:
+    body = resource(template, "RekognitoApi", "AWS::Serverless::Api")["Properties"]["DefinitionBody"]
+    responses: dict[str, Any] = body["x-amazon-apigateway-gateway-responses"]
+    return responses
+
+
+@pytest.mark.parametrize("response_type", ["REQUEST_TOO_LARGE", "API_CONFIGURATION_ERROR"])
+def test_bodies_the_lambda_path_cannot_take_answer_image_too_large(
+    template: dict[str, Any], response_type: str
+) -> None:
+    response = _gateway_responses(template)[response_type]
+    assert (
+        response["responseParameters"]["gatewayresponse.header.x-amzn-ErrorType"]
+        == "'ImageTooLargeException'"
+    )
+    body = json.loads(response["responseTemplates"]["application/json"])
+    assert body["__type"] == body["Code"] == "ImageTooLargeException"
+    assert "Image.S3Object" in body["Message"]
+    assert 400 <= int(response["statusCode"]) < 500  # botocore does not retry it
+
+
+def test_other_gateway_errors_are_rekognition_shaped(template: dict[str, Any]) -> None:
+    response = _gateway_responses(template)["DEFAULT_5XX"]
+    body = json.loads(response["responseTemplates"]["application/json"])
+    assert body["__type"] == "InternalServerError"
+
+
+def test_localstack_profile(template: dict[str, Any]) -> None:
+    # No DynamoDB table on LocalStack: the audit trail goes to files, and no role names the table.
+    table = resource(template, "AuditTable", "AWS::DynamoDB::Table")
+    assert table["Condition"] == "UseAuditTable"
+    assert template["Conditions"]["UseAuditTable"] == {"Fn::Equals": [{"Ref": "Platform"}, "aws"]}
+    for name, statement in policy_statements(template):
+        if statement.get("Sid") == "AuditTrail":
+            role = template["Resources"][name]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            wrapped = [
+                s for s in role if isinstance(s, dict) and "Fn::If" in s and s["Fn::If"][1] == statement
+            ]
+            assert wrapped and wrapped[0]["Fn::If"][0] == "UseAuditTable", name
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["REKOGNITO_STORE_BACKEND"] == {"Fn::If": ["UseEmbeddedStore", "embedded", "opensearch"]}
+    # ApiAuth=FUNCTION: API Gateway checks nothing, the function checks SigV4 against a key pair.
+    assert "FUNCTION" in template["Parameters"]["ApiAuth"]["AllowedValues"]
+    assert template["Parameters"]["FunctionSecretAccessKey"]["NoEcho"] is True
+    rule = template["Rules"]["FunctionAuthNeedsAKeyPair"]
+    assert len(rule["Assertions"]) == 2
+    assert variables["REKOGNITO_API_ACCESS_KEY_ID"]["Fn::If"][0] == "UseFunctionAuth"
+    samconfig = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
+    overrides = dict(
+        item.split("=", 1) for item in samconfig["localstack"]["deploy"]["parameters"]["parameter_overrides"]
+    )
+    assert overrides["Platform"] == "localstack"
+    assert overrides["ApiAuth"] == "FUNCTION"
+    assert overrides["OpenSearchMode"] in ("embedded", "existing-domain")
+    assert set(overrides) <= set(template["Parameters"])
+
+
+def test_the_knn_engine_default_is_the_settings_default(template: dict[str, Any]) -> None:
+    # lucene: the engine the tests run against a real node (docs/benchmarks.md, OpenSearch).
+    from rekognito.settings import Settings
+
+    assert template["Parameters"]["KnnEngine"]["Default"] == Settings().opensearch_engine == "lucene"

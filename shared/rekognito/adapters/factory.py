@@ -15,4 +15,4 @@ def create_store(settings: Settings) -> FaceStore:
         return OpenSearchFaceStore.from_settings(settings)
     from rekognito.adapters.embedded_store import EmbeddedFaceStore
 
-    return EmbeddedFaceStore(settings.data_dir)
+    return EmbeddedFaceStore(settings.data_dir, index=settings.embedded_index)

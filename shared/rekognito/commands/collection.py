@@ -7,9 +7,13 @@
   minimum (``clamp``);
 * ``review_below``: matches under this similarity carry ``"ReviewRequired": true``;
 * ``retention_days``: faces older than this are purged (``rekognito retention run``);
-* ``require_consent_tag``: IndexFaces is refused until the collection carries this tag.
+* ``require_consent_tag``: IndexFaces is refused until the collection carries this tag;
+* ``video_search``: ``deny`` refuses StartFaceSearch on the collection (docs/video.md).
 
-A value of 0 removes the minimum threshold, review level or retention.
+A value of 0 removes the minimum threshold, review level or retention. Values are checked
+(finite numbers in range, see ``rekognito.policy``) and every change is audited before it is
+made, with the old and new value of each key (``update_collection``, by ``cli:<user>``).
+A value stored by other means that is not valid is shown, with what is wrong, never a crash.
 """
 
 from __future__ import annotations
@@ -17,25 +21,41 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import sys
 from dataclasses import replace
 from typing import Any
 
 from rekognito.commands._common import add_data_dir, apply_env
+from rekognito.policy import PolicyError, check_value, json_safe, problems
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _checked(key: str, text: str) -> float:
+    value = _finite(text)
+    if value == 0:
+        return value  # 0 removes the setting
+    try:
+        return float(check_value(key, value))
+    except PolicyError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _percent(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError("must be between 0 and 100")
-    return value
+    return _checked("min_match_threshold", text)
 
 
 def _days(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return value
+    return _checked("retention_days", text)
 
 
 def register(subcommands: Any) -> None:
@@ -61,6 +81,9 @@ def register(subcommands: Any) -> None:
         "--require-consent-tag", metavar="TAG", help="refuse IndexFaces until this tag is set"
     )
     consent.add_argument("--no-consent-tag", action="store_true", help="stop requiring a consent tag")
+    configure.add_argument(
+        "--video-search", choices=("allow", "deny"), help="allow or refuse StartFaceSearch (default allow)"
+    )
     add_data_dir(configure)
     configure.set_defaults(run=run_configure)
 
@@ -93,13 +116,15 @@ def policy_changes(args: argparse.Namespace) -> dict[str, Any]:
         changes["require_consent_tag"] = args.require_consent_tag
     if args.no_consent_tag:
         changes["require_consent_tag"] = None
+    if getattr(args, "video_search", None) is not None:
+        changes["video_search"] = args.video_search
     return changes
 
 
 def describe(services: Any, collection_id: str) -> dict[str, Any]:
     store = services.store
     collection = store.get_collection(collection_id)
-    return {
+    found = {
         "CollectionId": collection.collection_id,
         "CollectionArn": collection.arn,
         "Created": dt.datetime.fromtimestamp(collection.created_at, dt.UTC)
@@ -109,13 +134,17 @@ def describe(services: Any, collection_id: str) -> dict[str, Any]:
         "FaceCount": store.count_faces(collection_id),
         "UserCount": store.count_users(collection_id),
         "Tags": dict(collection.tags),
-        "Policy": dict(collection.policy),
+        "Policy": json_safe(dict(collection.policy)),
     }
+    bad = problems(collection.policy)
+    if bad:
+        found["PolicyProblems"] = bad
+    return found
 
 
 def run_configure(args: argparse.Namespace) -> int:
     from rekognito.errors import RekognitionError
-    from rekognito.security.audit import record_local_change
+    from rekognito.security.audit import audit_scope, cli_principal
 
     changes = policy_changes(args)
     if not changes:
@@ -126,12 +155,10 @@ def run_configure(args: argparse.Namespace) -> int:
         collection = services.store.get_collection(args.collection_id)
         policy = {**collection.policy, **changes}
         policy = {key: value for key, value in policy.items() if value is not None}
-        services.store.update_collection(replace(collection, policy=policy))
-        record_local_change(
-            services,
-            "ConfigureCollection",
-            {"CollectionId": args.collection_id, **{k: v for k, v in changes.items()}},
-        )
+        # The audited store checks the values and writes the audit entry (old and new values)
+        # before the change; if that entry cannot be written, nothing changes.
+        with audit_scope(cli_principal(), operation="ConfigureCollection"):
+            services.store.update_collection(replace(collection, policy=policy))
         print(json.dumps(describe(services, args.collection_id), indent=2, sort_keys=True))
     except RekognitionError as error:
         print(f"rekognito collection configure: {error.message}", file=sys.stderr)

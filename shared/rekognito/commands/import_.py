@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -26,39 +27,62 @@ def register(subcommands: Any) -> None:
         help="ExternalImageId from the file name (alice.jpg -> alice) or the relative path "
         "(people/alice/1.jpg -> people:alice:1); default name",
     )
-    parser.add_argument("--workers", type=int, default=1, help="images analysed in parallel (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help=f"images analysed in parallel (default: the CPU cores, {default_workers()} here)",
+    )
     parser.add_argument("--report", type=Path, help="also write the summary as JSON to this file")
     add_data_dir(parser)
     parser.set_defaults(run=run)
 
 
+def default_workers() -> int:
+    """One worker per core this process may use (each runs the models with one thread)."""
+    from rekognito.settings import available_cores
+
+    return available_cores()
+
+
 class Progress:
-    """A one-line ``\\r`` counter on stderr (a line every 10 s when stderr is not a terminal)."""
+    """A tqdm progress bar on stderr: images done, rate, ETA, and the counts so far.
+
+    On a terminal it redraws in place; otherwise (logs, CI) it writes a line at most every
+    10 seconds.
+    """
 
     def __init__(self, stream: TextIO | None = None) -> None:
         # Looked up at call time: a default bound at import would pin a replaced stderr.
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty()
-        self.last = -1.0
+        self.bar: Any = None
 
     def __call__(self, summary: Any) -> None:
-        done, total, elapsed = summary.seen, summary.total, summary.elapsed_s
-        if not self.tty and elapsed - self.last < 10 and done < total:
-            return
-        self.last = elapsed
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else 0.0
-        line = (
-            f"[{done}/{total}] {rate:.1f} img/s ETA {int(eta) // 60}m{int(eta) % 60:02d}s "
-            f"indexed {summary.indexed_images} faces {summary.faces_indexed} "
-            f"unchanged {summary.skipped_unchanged} no-face {summary.no_face} failed {summary.failed}"
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=summary.total,
+                unit="img",
+                file=self.stream,
+                mininterval=0.5 if self.tty else 10.0,
+                dynamic_ncols=self.tty,
+                ascii=not self.tty,
+                smoothing=0.1,
+            )
+        self.bar.set_postfix(
+            faces=summary.faces_indexed,
+            unchanged=summary.skipped_unchanged,
+            no_face=summary.no_face,
+            failed=summary.failed,
+            refresh=False,
         )
-        self.stream.write(("\r" + line) if self.tty else (line + "\n"))
-        self.stream.flush()
+        self.bar.update(summary.seen - self.bar.n)
 
     def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _print_summary(data: dict[str, Any]) -> None:
@@ -89,21 +113,31 @@ def run(args: argparse.Namespace) -> int:
 
     services = get_services()
     configure_logging("WARNING")
+    if args.workers > 1:
+        from rekognito.inference.analyzer_pool import AnalyzerPool
+
+        # One analyzer (its own model sessions) per worker, so the workers' analyses overlap.
+        services.provide("face_analyzer", AnalyzerPool.create(services.settings, args.workers))
     try:
         _ensure_collection(services, args.collection, create=args.create)
     except ResourceNotFoundException:
         sys.stderr.write(f"rekognito import: no collection {args.collection!r} (add --create to create it)\n")
         return 2
     progress = Progress()
+    # A store that has a bulk mode (OpenSearch) refreshes every 30 s during the import, not
+    # after every image; faces are searchable at the latest 30 s after they are written.
+    bulk_load = getattr(services.store, "bulk_load", None)
+    loading = bulk_load(args.collection, refresh_interval="30s") if bulk_load else contextlib.nullcontext()
     try:
-        summary = import_folder(
-            services,
-            args.collection,
-            args.folder,
-            external_id_from=args.external_id_from,
-            workers=args.workers,
-            progress=progress,
-        )
+        with loading:
+            summary = import_folder(
+                services,
+                args.collection,
+                args.folder,
+                external_id_from=args.external_id_from,
+                workers=args.workers,
+                progress=progress,
+            )
     finally:
         progress.close()
         services.close()

@@ -2,17 +2,22 @@
 
 Grants are ``action:collections`` with action one of administer, index, search, delete,
 audit, detect or ``*``, and collections ``*``, an id, or ``prefix*`` (docs/governance.md).
+Every change is audited before it is made (a write-ahead entry by ``cli:<user>``); when
+the audit trail cannot be written, nothing changes.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rekognito.commands._common import add_data_dir, apply_env
-from rekognito.security.principals import PrincipalError, PrincipalRegistry
+from rekognito.errors import RekognitionError
+from rekognito.security.principals import Grant, PrincipalError, PrincipalRegistry
 
 
 def register(subcommands: Any) -> None:
@@ -57,30 +62,43 @@ def _registry(args: argparse.Namespace) -> PrincipalRegistry:
     return PrincipalRegistry(Path(args.data_dir))
 
 
-def _audit(args: argparse.Namespace, operation: str, params: dict[str, Any]) -> None:
-    from rekognito.security.audit import record_local_change
+@contextmanager
+def _audited(args: argparse.Namespace, operation: str, change: str, **details: Any) -> Iterator[None]:
+    """Write the change's audit entry first; raise (changing nothing) if it cannot be written."""
+    from rekognito.security.audit import audit_scope, audited_change, cli_principal
     from rekognito.services import Services
     from rekognito.settings import Settings
 
     apply_env(REKOGNITO_DATA_DIR=args.data_dir)
     services = Services(Settings.from_env())
     try:
-        record_local_change(services, operation, params)
+        with (
+            audit_scope(cli_principal(), operation=operation),
+            audited_change(services.audit, change, **details),
+        ):
+            yield
     finally:
         services.close()
 
 
-def _fail(error: Exception) -> int:
+def _fail(error: Exception, code: int = 2) -> int:
     print(f"rekognito principal: {error}", file=sys.stderr)
-    return 2
+    return code
+
+
+def _grants(texts: list[str]) -> list[str]:
+    return [str(Grant.parse(text)) for text in texts]
 
 
 def run_create(args: argparse.Namespace) -> int:
     try:
-        principal, secret = _registry(args).create(args.name, args.allow)
+        grants = _grants(args.allow)
+        with _audited(args, "PrincipalCreate", "create_principal", name=args.name, grants=grants):
+            principal, secret = _registry(args).create(args.name, grants)
     except PrincipalError as error:
         return _fail(error)
-    _audit(args, "PrincipalCreate", {"name": principal.name, "grants": [str(g) for g in principal.grants]})
+    except RekognitionError as error:  # the audit trail cannot be written: nothing changed
+        return _fail(error, code=1)
     print(f"principal:             {principal.name}")
     print(f"aws_access_key_id:     {principal.access_key_id}")
     print(f"aws_secret_access_key: {secret}")
@@ -101,11 +119,16 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
+    registry = _registry(args)
     try:
-        _registry(args).delete(args.name)
+        if registry.get(args.name) is None:
+            raise PrincipalError(f"no principal named {args.name}")
+        with _audited(args, "PrincipalDelete", "delete_principal", name=args.name):
+            registry.delete(args.name)
     except PrincipalError as error:
         return _fail(error)
-    _audit(args, "PrincipalDelete", {"name": args.name})
+    except RekognitionError as error:  # the audit trail cannot be written: nothing changed
+        return _fail(error, code=1)
     print(f"deleted principal {args.name}")
     return 0
 
@@ -113,17 +136,28 @@ def run_delete(args: argparse.Namespace) -> int:
 def _change(args: argparse.Namespace, *, grant: bool) -> int:
     registry = _registry(args)
     try:
-        if grant:
-            principal = registry.change_grants(args.name, add=args.grants)
-        else:
-            principal = registry.change_grants(args.name, remove=args.grants)
+        changed = _grants(args.grants)
+        current = registry.get(args.name)
+        if current is None:
+            raise PrincipalError(f"no principal named {args.name}")
+        before = [str(g) for g in current.grants]
+        with _audited(
+            args,
+            "PrincipalGrant" if grant else "PrincipalRevoke",
+            "change_grants",
+            name=args.name,
+            grants_old=before,
+            added=changed if grant else [],
+            removed=[] if grant else changed,
+        ):
+            if grant:
+                principal = registry.change_grants(args.name, add=changed)
+            else:
+                principal = registry.change_grants(args.name, remove=changed)
     except PrincipalError as error:
         return _fail(error)
-    _audit(
-        args,
-        "PrincipalGrant" if grant else "PrincipalRevoke",
-        {"name": principal.name, "changed": list(args.grants), "grants": [str(g) for g in principal.grants]},
-    )
+    except RekognitionError as error:  # the audit trail cannot be written: nothing changed
+        return _fail(error, code=1)
     print(f"{principal.name}: {', '.join(str(g) for g in principal.grants) or '(no grants)'}")
     return 0
 

@@ -1,8 +1,10 @@
 """``rekognito serve``: the local endpoint with embedded defaults.
 
 Besides the Rekognition API it runs a local S3 and SQS (the drop-folder ingestion of the
-SAM app, see ``rekognito.local_aws``) unless ``--no-local-aws`` is given, and requires
+SAM app, see ``rekognito.local_aws``; ``--aws localstack`` uses a running LocalStack's
+instead) unless ``--no-local-aws`` is given, and requires
 SigV4-signed requests from known principals unless ``--insecure-no-auth`` is given.
+It refuses to start on a data directory other users can read (``security/data_dir.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ def register(subcommands: Any) -> None:
     )
     parser.add_argument("--no-local-aws", action="store_true", help="do not run the local S3/SQS drop folder")
     parser.add_argument(
+        "--aws",
+        default="embedded",
+        metavar="embedded|localstack[=URL]",
+        help="where the drop folder's S3 and SQS run: embedded (default: in this process, kept in "
+        "the data dir) or a running LocalStack (default URL http://localhost:4566)",
+    )
+    parser.add_argument(
         "--insecure-no-auth",
         action="store_true",
         help="accept unsigned requests from anyone, with full rights (demos only)",
@@ -50,12 +59,30 @@ def _say(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rekognito.local_aws import AwsTarget
+    from rekognito.security.data_dir import DataDirError, check_private, ensure_private_dir
+
+    os.umask(0o077)
+    try:
+        ensure_private_dir(Path(args.data_dir))
+        check_private(Path(args.data_dir))
+    except (DataDirError, OSError) as error:
+        _say(f"rekognito serve: {error}")
+        return 2
     s3_port = args.s3_port if args.s3_port is not None else args.port + 1
     auth_mode = "none" if args.insecure_no_auth else os.environ.get("REKOGNITO_AUTH_MODE", "sigv4")
+    try:
+        target = AwsTarget.parse(args.aws)
+    except ValueError as exc:
+        _say(f"rekognito serve: {exc}")
+        return 2
+    local_s3 = target.endpoint_url or f"http://{args.host}:{s3_port}"
     apply_env(
         REKOGNITO_DATA_DIR=args.data_dir,
         REKOGNITO_AUTH_MODE=auth_mode,
-        REKOGNITO_S3_ENDPOINT_URL=None if args.no_local_aws else f"http://{args.host}:{s3_port}",
+        REKOGNITO_S3_ENDPOINT_URL=None if args.no_local_aws else local_s3,
     )
     from rekognito.server import LocalEndpoint
     from rekognito.services import get_services
@@ -76,7 +103,11 @@ def run(args: argparse.Namespace) -> int:
         _ = services.face_analyzer
         _ = services.store
     local_aws = None
-    if not args.no_local_aws:
+    if not args.no_local_aws and target.endpoint_url is not None:
+        from rekognito.local_aws import start_localstack
+
+        local_aws = start_localstack(services, endpoint_url=target.endpoint_url, say=_say)
+    elif not args.no_local_aws:
         from rekognito.local_aws import start_local_aws
 
         local_aws = start_local_aws(services, host=args.host, port=s3_port, say=_say)
@@ -92,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
     from rekognito.security.retention import start_retention_thread
 
     retention = start_retention_thread(services)
+    from rekognito.video.service import start_local_video
+
+    video = start_local_video(services, local_aws)
     _say(f"rekognito: serving the Rekognition API on {endpoint.url}")
     _say(f"  data dir: {services.settings.data_dir}")
     credentials = (services.settings.data_dir / "credentials").resolve()
@@ -102,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
     stop.wait()
     endpoint.stop()
     retention.stop()
+    if video is not None:
+        video.stop()
     if local_aws is not None:
         local_aws.stop()
     services.close()

@@ -1,10 +1,19 @@
-"""S3 event notifications as they arrive in SQS messages."""
+"""S3 event notifications as they arrive in SQS messages, read with Powertools' data classes.
+
+Beware of ``S3Event``'s two key accessors: ``S3Event.object_key`` URL-decodes (the first
+record only, replacing undecodable bytes), ``record.s3.get_object.key`` returns the key as
+sent (``family/Ren%C3%A9e+Dupont.jpg``). Every record's raw key is decoded here, strictly,
+by :func:`rekognito.ingest.keys.decode_event_key`.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
 from rekognito.ingest.keys import decode_event_key
 
@@ -50,17 +59,17 @@ def parse_message_body(body: str) -> list[ObjectChange]:
         raise MalformedMessage("message body is not JSON") from exc
     if not isinstance(document, dict):
         raise MalformedMessage("message body is not a JSON object")
-    if document.get("Event") == "s3:TestEvent":
+    event = S3Event(document)
+    if event.get("Event") == "s3:TestEvent":
         return []
-    records = document.get("Records")
-    if not isinstance(records, list):
+    if not isinstance(event.get("Records"), list):
         raise MalformedMessage("message body has no Records")
-    return [change for record in records if (change := _change(record)) is not None]
-
-
-def _change(record: Any) -> ObjectChange | None:
-    if not isinstance(record, dict):
+    if not all(isinstance(record, dict) for record in event["Records"]):
         raise MalformedMessage("a record is not a JSON object")
+    return [change for record in event.records if (change := _change(record)) is not None]
+
+
+def _change(record: S3EventRecord) -> ObjectChange | None:
     name = str(record.get("eventName", ""))
     if name.startswith("ObjectCreated:"):
         kind: ChangeKind = "created"
@@ -69,22 +78,21 @@ def _change(record: Any) -> ObjectChange | None:
     else:
         return None
     try:
-        s3 = record["s3"]
-        bucket = str(s3["bucket"]["name"])
-        obj = s3["object"]
-        key = decode_event_key(str(obj["key"]))
-    except (KeyError, TypeError, UnicodeDecodeError) as exc:
+        bucket = str(record.s3.bucket.name)
+        obj = record.s3.get_object
+        key = decode_event_key(str(obj.key))
+        etag, version_id, sequencer = obj.etag, obj.version_id, obj.get("sequencer")
+    except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise MalformedMessage("record lacks s3.bucket.name or s3.object.key") from exc
-    etag = obj.get("eTag")
     identity = record.get("userIdentity")
-    principal_id = identity.get("principalId") if isinstance(identity, dict) else None
+    principal_id = record.user_identity.get("principalId") if isinstance(identity, dict) else None
     return ObjectChange(
         kind=kind,
         event_name=name,
         bucket=bucket,
         key=key,
-        version_id=obj.get("versionId") or None,
+        version_id=str(version_id) if version_id else None,
         etag=str(etag).strip('"') if etag else None,
-        sequencer=obj.get("sequencer"),
+        sequencer=str(sequencer) if sequencer else None,
         principal_id=str(principal_id) if principal_id else None,
     )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rekognito.images import MAX_S3_IMAGE_BYTES, decode_image
+from rekognito.images import INDEXING_MIN_SIDE, MAX_S3_IMAGE_BYTES, decode_image
 from rekognito.ingest.indexing import index_revision, revision_namespace
 from rekognito.ingest.keys import external_image_id_for, has_image_extension, strip_extension
 from rekognito.security.audit import record_face_changes
@@ -110,7 +110,9 @@ def import_one(services: Services, collection_id: str, root: Path, path: Path, m
             source=f"file://{path}",
             namespace=revision_namespace(f"{relative}#{digest}"),
             external_image_id=external_id(relative, mode),
-            load=lambda: decode_image(data, max_pixels=max_pixels, max_bytes=MAX_S3_IMAGE_BYTES),
+            load=lambda: decode_image(
+                data, max_pixels=max_pixels, max_bytes=MAX_S3_IMAGE_BYTES, min_side=INDEXING_MIN_SIDE
+            ),
         )
     except Exception as exc:  # one bad file must not stop the import
         code = getattr(exc, "code", None) or type(exc).__name__

@@ -1,6 +1,7 @@
 """The SQS batch handler of the drop folder: S3 notifications -> IndexFaces / face removal.
 
-Each message is handled on its own; the ids of the messages that failed are returned as
+Each message is handled on its own by Powertools' ``BatchProcessor``
+(``process_partial_response``): the ids of the messages that failed are returned as
 ``batchItemFailures``, so SQS redelivers only those (and moves them to the dead-letter queue
 after ``maxReceiveCount`` receives). Events are reconciled against the key's *current*
 state rather than ordered by ``sequencer``: a create whose object is gone or was overwritten
@@ -15,20 +16,26 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
 from rekognito.api._generated import (
     ImageTooLargeException,
     InvalidImageFormatException,
     InvalidParameterException,
     ResourceNotFoundException,
 )
-from rekognito.images import MAX_S3_IMAGE_BYTES, decode_image
+from rekognito.images import INDEXING_MIN_SIDE, MAX_S3_IMAGE_BYTES, decode_image
 from rekognito.ingest.events import MalformedMessage, ObjectChange, parse_message_body
 from rekognito.ingest.indexing import index_revision, remove_source, revision_namespace
 from rekognito.ingest.keys import KeyOutsideConvention, is_folder_marker, parse_drop_key
-from rekognito.ingest.metrics import EmfMetrics
 from rekognito.ingest.s3 import DropBucket, s3_client_from_settings
+from rekognito.logs import correlation
+from rekognito.metrics import BatchMetrics, MetricsSink, to_stdout
+from rekognito.operations.context import Principal
 from rekognito.redact import key_digest, without_key
-from rekognito.security.audit import record_face_changes
+from rekognito.security.audit import audit_scope, record_face_changes
 from rekognito.services import Services, get_services
 
 log = logging.getLogger("rekognito.ingest")
@@ -75,72 +82,81 @@ def reason_of(exc: BaseException) -> str:
 
 
 class Ingestor:
-    def __init__(self, services: Services, metrics: EmfMetrics | None = None) -> None:
+    """Handles SQS batches; ``metrics_sink`` says where the EMF documents go (stdout on Lambda)."""
+
+    def __init__(self, services: Services, metrics_sink: MetricsSink = to_stdout) -> None:
         self.services = services
-        self.metrics = metrics or EmfMetrics(services.settings.metrics_namespace)
+        self.metrics_sink = metrics_sink
         client = services.component("ingest_s3_client", s3_client_from_settings)
         self.bucket = DropBucket(client)
 
-    def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
-        failures = []
+    def handle_batch(self, event: dict[str, Any], context: Any = None) -> PartialItemFailureResponse:
+        # One processor and one metrics set per batch: batches may run on several threads.
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        metrics = BatchMetrics(self.services.settings.metrics_namespace, self.metrics_sink)
         try:
-            for record in event.get("Records") or []:
-                if not self.handle_record(record):
-                    failures.append({"itemIdentifier": record.get("messageId", "")})
+            return process_partial_response(
+                event=event,
+                record_handler=lambda record: self.handle_record(record, metrics),
+                processor=processor,
+                context=context,
+            )
         finally:
-            self.metrics.flush()
-        return {"batchItemFailures": failures}
+            metrics.flush()
 
-    def handle_record(self, record: dict[str, Any]) -> bool:
-        """Process one SQS message; False when it must be retried."""
-        message_id = str(record.get("messageId", ""))
+    def handle_record(self, record: SQSRecord, metrics: BatchMetrics) -> None:
+        """Process one SQS message; raises when it must be retried (the processor reports it)."""
+        message_id = record.message_id
         attempt = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
         change: ObjectChange | None = None
-        try:
-            changes = parse_message_body(str(record.get("body", "")))
-            if not changes:
-                log.info("ignored message without object events", extra={"message_id": message_id})
-            for change in changes:
-                self._handle_change(message_id, change)
-        except Exception as exc:  # every failure is reported, none stops the batch
-            permanent = isinstance(exc, PERMANENT_ERRORS)
-            reason = reason_of(exc)
-            self.metrics.failure(reason, permanent=permanent)
-            log.log(
-                logging.ERROR if permanent else logging.WARNING,
-                "ingest failed",
-                exc_info=not permanent,
-                extra={
-                    "message_id": message_id,
-                    "attempt": attempt,
-                    "reason": reason,
-                    "permanent": permanent,
-                    "detail": without_key(str(exc), change.key) if change else str(exc),
-                    "event_name": change.event_name if change else None,
-                    "bucket": change.bucket if change else None,
-                    "key_sha256": key_digest(change.key) if change else None,
-                },
-            )
-            return False
-        return True
+        with correlation(message_id):
+            try:
+                changes = parse_message_body(record.body)
+                if not changes:
+                    log.info("ignored message without object events", extra={"message_id": message_id})
+                for change in changes:
+                    self._handle_change(message_id, change, metrics)
+            except Exception as exc:  # every failure is reported, then retried or dead-lettered
+                permanent = isinstance(exc, PERMANENT_ERRORS)
+                reason = reason_of(exc)
+                metrics.failure(reason, permanent=permanent)
+                log.log(
+                    logging.ERROR if permanent else logging.WARNING,
+                    "ingest failed",
+                    exc_info=not permanent,
+                    extra={
+                        "message_id": message_id,
+                        "attempt": attempt,
+                        "reason": reason,
+                        "permanent": permanent,
+                        "detail": without_key(str(exc), change.key) if change else str(exc),
+                        "event_name": change.event_name if change else None,
+                        "bucket": change.bucket if change else None,
+                        "key_sha256": key_digest(change.key) if change else None,
+                    },
+                )
+                raise
 
-    def _handle_change(self, message_id: str, change: ObjectChange) -> None:
+    def _handle_change(self, message_id: str, change: ObjectChange, metrics: BatchMetrics) -> None:
         started = time.perf_counter()
         if change.bucket != self.services.settings.ingest_bucket:
             # A hand-made or misrouted message must not make us read another bucket.
             raise ForeignBucket(f"events of bucket {change.bucket!r} are not ingested")
-        if is_folder_marker(change.key):
-            result = ChangeResult("ignored")
-        elif change.kind == "created":
-            result = self._created(change)
-        else:
-            result = self._removed(change)
-        self._audit(message_id, change, result)
-        self.metrics.add(f"Objects{result.action.title().replace('-', '')}")
+        operation = "IngestIndexFaces" if change.kind == "created" else "IngestDeleteFaces"
+        # The store's write-ahead entries name the uploader (or deleter) as the API's name the caller.
+        with audit_scope(Principal(name=self._principal(change)), message_id, operation):
+            if is_folder_marker(change.key):
+                result = ChangeResult("ignored")
+            elif change.kind == "created":
+                result = self._created(change)
+            else:
+                result = self._removed(change)
+            self._audit(message_id, change, result)
+        metrics.add(f"Objects{result.action.title().replace('-', '')}")
         if result.faces_indexed:
-            self.metrics.add("FacesIndexed", result.faces_indexed)
+            metrics.add("FacesIndexed", result.faces_indexed)
         if result.faces_removed:
-            self.metrics.add("FacesRemoved", result.faces_removed)
+            metrics.add("FacesRemoved", result.faces_removed)
         log.info(
             "object event handled",
             extra={
@@ -158,6 +174,12 @@ class Ingestor:
             },
         )
 
+    @staticmethod
+    def _principal(change: ObjectChange) -> str:
+        """The uploader (or deleter) named by the event; "ingest:" + the bucket when the event
+        does not say (a notification without userIdentity)."""
+        return change.principal_id or f"ingest:s3://{change.bucket}"
+
     def _audit(self, message_id: str, change: ObjectChange, result: ChangeResult) -> None:
         """Drop-folder changes touch faces as IndexFaces/DeleteFaces do: they are audited."""
         if result.collection_id is None:
@@ -165,9 +187,7 @@ class Ingestor:
         record_face_changes(
             self.services,
             operation="IngestIndexFaces" if change.kind == "created" else "IngestDeleteFaces",
-            # The uploader (or deleter) named by the event; "ingest:" + the bucket when the
-            # event does not say (a notification without userIdentity).
-            principal=change.principal_id or f"ingest:s3://{change.bucket}",
+            principal=self._principal(change),
             request_id=message_id,
             collection_id=result.collection_id,
             indexed=result.indexed_face_ids,
@@ -192,7 +212,9 @@ class Ingestor:
             source=change.source,
             namespace=revision_namespace(f"{change.bucket}/{change.key}#{revision}"),
             external_image_id=drop.external_image_id,
-            load=lambda: decode_image(current.data, max_pixels=max_pixels, max_bytes=MAX_S3_IMAGE_BYTES),
+            load=lambda: decode_image(
+                current.data, max_pixels=max_pixels, max_bytes=MAX_S3_IMAGE_BYTES, min_side=INDEXING_MIN_SIDE
+            ),
         )
         action = "already-indexed" if result.already_indexed else "indexed"
         return ChangeResult(
@@ -225,8 +247,8 @@ class Ingestor:
 
 def handle_sqs_event(
     event: dict[str, Any], context: Any = None, services: Services | None = None
-) -> dict[str, Any]:
+) -> PartialItemFailureResponse:
     """The ingest function's entry: an SQS batch of S3 notifications -> ``batchItemFailures``."""
     services = services or get_services()
     ingestor: Ingestor = services.component("ingestor", lambda _settings: Ingestor(services))
-    return ingestor.handle_batch(event)
+    return ingestor.handle_batch(event, context)

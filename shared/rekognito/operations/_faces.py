@@ -15,6 +15,7 @@ from rekognito.inference.embedder import EMBEDDERS, EmbedderSpec
 from rekognito.inference.pipeline import AnalyzedFace
 from rekognito.inference.similarity import to_cosine, to_similarity
 from rekognito.operations.context import RequestContext
+from rekognito.policy import percent_floor
 
 MAX_FACES_PER_IMAGE = 100
 
@@ -95,12 +96,12 @@ def effective_threshold(
 ) -> float:
     """Apply the collection's minimum-threshold guardrail to a requested threshold."""
     threshold = default if requested is None else requested
-    minimum = collection.policy.get("min_match_threshold")
-    if minimum is not None and threshold < float(minimum):
+    minimum = percent_floor(collection.policy, "min_match_threshold")
+    if minimum is not None and threshold < minimum:
         if collection.policy.get("threshold_mode", "refuse") == "clamp":
-            return float(minimum)
+            return minimum
         raise InvalidParameterException(
-            f"{name} {threshold:g} is below the minimum of {float(minimum):g} set for collection "
+            f"{name} {threshold:g} is below the minimum of {minimum:g} set for collection "
             f"{collection.collection_id}"
         )
     return threshold
@@ -108,8 +109,8 @@ def effective_threshold(
 
 def mark_review(collection: Collection, match: dict[str, Any]) -> dict[str, Any]:
     """Flag matches under the collection's review level (an extra key botocore ignores)."""
-    review_below = collection.policy.get("review_below")
-    if review_below is not None and match["Similarity"] < float(review_below):
+    review_below = percent_floor(collection.policy, "review_below")
+    if review_below is not None and match["Similarity"] < review_below:
         match["ReviewRequired"] = True
     return match
 

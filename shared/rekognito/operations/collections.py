@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rekognito.api._generated import InvalidParameterException
 from rekognito.domain import Collection
 from rekognito.operations._faces import decode_token, embedder_spec, encode_token, page_size
 from rekognito.operations.context import RequestContext
 from rekognito.operations.registry import operation
+from rekognito.video.jobs import delete_collection_jobs
 
 _LIST_TOKEN_SCOPE = "<collections>"  # noqa: S105 - a scope name, not a secret
 
@@ -18,10 +20,24 @@ def collection_arn(ctx: RequestContext, collection_id: str) -> str:
     return f"arn:aws:rekognition:{settings.region}:{settings.account_id}:collection/{collection_id}"
 
 
+def _shipped(model_name: str) -> None:
+    """Refuse a face model whose files this deployment lacks (a Lambda layer built without it),
+    before a collection is made that no IndexFaces could fill."""
+    from rekognito.inference.models import ModelUnavailableError, model_path
+
+    try:
+        model_path(model_name)
+    except ModelUnavailableError as exc:
+        raise InvalidParameterException(
+            f"Face model {model_name} (REKOGNITO_FACE_MODEL) is not available on this server: {exc}"
+        ) from exc
+
+
 @operation("CreateCollection")
 def create_collection(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     collection_id = params["CollectionId"]
     spec = embedder_spec(ctx)
+    _shipped(spec.model_name)
     collection = Collection(
         collection_id=collection_id,
         arn=collection_arn(ctx, collection_id),
@@ -70,4 +86,6 @@ def list_collections(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
 @operation("DeleteCollection")
 def delete_collection(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     ctx.services.store.delete_collection(params["CollectionId"])
+    # Video face search results name the collection's faces: they go with it.
+    delete_collection_jobs(ctx.services, params["CollectionId"])
     return {"StatusCode": 200}

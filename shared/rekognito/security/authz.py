@@ -110,6 +110,19 @@ OPERATION_ACTIONS: dict[str, Rule] = {
     "DetectProtectiveEquipment": Rule("detect"),
     "RecognizeCelebrities": Rule("detect"),
     "ListCollections": Rule(ANY_GRANT),
+    # Stored video (docs/video.md). Get* name only a JobId: the operation itself lets only
+    # the job's owner or a full-rights principal read it, and GetFaceSearch also needs
+    # search on the job's collection.
+    "StartFaceSearch": Rule("search", _C),
+    "GetFaceSearch": Rule("search"),
+    "StartFaceDetection": Rule("detect"),
+    "GetFaceDetection": Rule("detect"),
+    "StartLabelDetection": Rule("detect"),
+    "GetLabelDetection": Rule("detect"),
+    "StartTextDetection": Rule("detect"),
+    "GetTextDetection": Rule("detect"),
+    "StartContentModeration": Rule("detect"),
+    "GetContentModeration": Rule("detect"),
 }
 
 GrantsOf = Callable[[Principal], tuple[Grant, ...]]

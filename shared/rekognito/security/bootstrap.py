@@ -1,4 +1,8 @@
-"""First-start set-up of credentials for the local endpoint."""
+"""First-start set-up of credentials for the local endpoint.
+
+The ``admin`` principal it creates (grant ``*:*``) is audited like any principal change:
+a write-ahead ``create_principal`` entry by ``system:bootstrap`` before the principal exists.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,15 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from rekognito.operations.context import Principal
+from rekognito.security.audit import audit_scope, audited_change
 from rekognito.security.principals import PrincipalRegistry, write_private
 from rekognito.services import Services
 
 ADMIN = "admin"
+ADMIN_GRANTS = ("*:*",)
 PROFILE = "rekognito"
+BOOTSTRAP_PRINCIPAL = Principal(name="system:bootstrap")
 
 
 def credentials_path(services: Services) -> Path:
@@ -29,7 +37,11 @@ def ensure_admin_principal(services: Services, say: Callable[[str], None]) -> No
         if path.is_file():
             say(f"  admin credentials: {usage}")
         return
-    principal, secret = registry.create(ADMIN, ["*:*"])
+    with (
+        audit_scope(BOOTSTRAP_PRINCIPAL, operation="BootstrapAdmin"),
+        audited_change(services.audit, "create_principal", name=ADMIN, grants=list(ADMIN_GRANTS)),
+    ):
+        principal, secret = registry.create(ADMIN, list(ADMIN_GRANTS))
     text = f"[{PROFILE}]\naws_access_key_id = {principal.access_key_id}\naws_secret_access_key = {secret}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_private(path, text.encode("utf-8"))

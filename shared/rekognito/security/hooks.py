@@ -6,6 +6,7 @@ provide the real implementations, installed in the service container.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from rekognito.operations.context import Principal, RequestContext
@@ -32,6 +33,10 @@ class AuditSink(Protocol):
         self, ctx: RequestContext, params: dict[str, Any], result: dict[str, Any] | None, error: str | None
     ) -> None: ...
 
+    def append(self, fields: Mapping[str, Any]) -> Any:
+        """Append one entry as given (write-ahead entries); raise if it is not durable."""
+        ...
+
 
 class AllowAll:
     def authenticate(self, event: dict[str, Any], body: bytes) -> Principal | None:
@@ -48,4 +53,7 @@ class NoAudit:
     def record(
         self, ctx: RequestContext, params: dict[str, Any], result: dict[str, Any] | None, error: str | None
     ) -> None:
+        return None
+
+    def append(self, fields: Mapping[str, Any]) -> None:
         return None

@@ -1,9 +1,13 @@
 """Retention: faces older than their collection's ``retention_days`` are deleted for good.
 
-``rekognito collection configure <id> --retention-days N`` sets the policy. The purge runs
-from ``rekognito retention run``, from the scheduled Lambda (``functions/retention``) and,
-under ``rekognito serve``, from a background thread once an hour. Each collection purged is
-one ``RetentionPurge`` entry in the audit trail, listing the deleted face ids.
+``rekognito collection configure <id> --retention-days N`` sets the policy. Both stores
+stop returning a face the moment it is past retention (every read filters on it, see
+``rekognito.policy.retention_cutoff``); the purge then deletes it. The purge runs from
+``rekognito retention run``, from the scheduled Lambda (``functions/retention``) and, under
+``rekognito serve``, from a background thread once an hour. Each collection purged is one
+``RetentionPurge`` entry in the audit trail, listing the deleted face ids (after the
+write-ahead entries of its deletions). A stored retention value that is not valid (from an
+older version or a hand-edited store) is logged as an error on every run, not ignored.
 """
 
 from __future__ import annotations
@@ -16,22 +20,22 @@ from typing import Any
 
 from rekognito.api._generated import ResourceNotFoundException
 from rekognito.operations.context import Principal, RequestContext
+from rekognito.policy import DAY_SECONDS, problems
+from rekognito.policy import retention_days as policy_retention_days
+from rekognito.security.audit.write_ahead import audit_scope
 from rekognito.services import Services
 
 log = logging.getLogger(__name__)
 
-DAY_SECONDS = 86400
+
 PURGE_INTERVAL_SECONDS = 3600
 DELETE_BATCH = 500
 RETENTION_PRINCIPAL = Principal(name="system:retention")
 
 
 def retention_days(policy: dict[str, Any]) -> float | None:
-    value = policy.get("retention_days")
-    if value is None:
-        return None
-    days = float(value)
-    return days if days > 0 else None
+    """The retention in days, or None (no retention, or a stored value that is not valid)."""
+    return policy_retention_days(policy)
 
 
 def purge_expired(services: Services, now: float | None = None) -> dict[str, list[str]]:
@@ -42,6 +46,17 @@ def purge_expired(services: Services, now: float | None = None) -> dict[str, lis
     for collection in store.list_collections():
         days = retention_days(collection.policy)
         if days is None:
+            if "retention_days" in collection.policy:
+                log.error(
+                    "retention not applied: the stored value is not valid",
+                    extra={
+                        "collection_id": collection.collection_id,
+                        "problems": "; ".join(
+                            problems({"retention_days": collection.policy["retention_days"]})
+                        ),
+                        "fix": "rekognito collection configure ID --retention-days N",
+                    },
+                )
             continue
         cutoff = now - days * DAY_SECONDS
         ctx = RequestContext(
@@ -55,10 +70,11 @@ def purge_expired(services: Services, now: float | None = None) -> dict[str, lis
         try:
             expired = store.find_faces_created_before(collection.collection_id, cutoff)
             deleted: list[str] = []
-            for start in range(0, len(expired), DELETE_BATCH):
-                deleted.extend(
-                    store.delete_faces(collection.collection_id, expired[start : start + DELETE_BATCH])
-                )
+            with audit_scope(RETENTION_PRINCIPAL, ctx.request_id, "RetentionPurge"):
+                for start in range(0, len(expired), DELETE_BATCH):
+                    deleted.extend(
+                        store.delete_faces(collection.collection_id, expired[start : start + DELETE_BATCH])
+                    )
         except ResourceNotFoundException:
             continue
         except Exception:

@@ -31,7 +31,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
 from botocore.auth import SigV4Auth
@@ -45,7 +45,7 @@ from rekognito.errors import (
     UnrecognizedClientException,
 )
 from rekognito.operations.context import Principal
-from rekognito.security.principals import PrincipalRegistry
+from rekognito.security.principals import StoredPrincipal
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,16 @@ def _header_values(event: Mapping[str, Any]) -> dict[str, list[str]]:
     return values
 
 
-def _path_and_query(event: Mapping[str, Any]) -> tuple[str, str]:
+def _signed_paths(event: Mapping[str, Any]) -> list[str]:
+    """The paths the client may have signed: the event's, and the request's as API Gateway
+    received it (``requestContext.path``: the stage prefix included, as in ``/dev/``)."""
     path = str(event.get("path") or "/")
+    received = str((event.get("requestContext") or {}).get("path") or "")
+    return [path, received] if received and received != path else [path]
+
+
+def _path_and_query(event: Mapping[str, Any], path: str | None = None) -> tuple[str, str]:
+    path = path or str(event.get("path") or "/")
     if "?" in path:
         path, _, query = path.partition("?")
         return path, query
@@ -137,8 +145,17 @@ def _path_and_query(event: Mapping[str, Any]) -> tuple[str, str]:
     return path, "&".join(pairs)
 
 
+class KeyLookup(Protocol):
+    """Where the authenticator finds a key's principal and secret (``PrincipalRegistry``,
+    :class:`rekognito.security.key_pair.KeyPair`)."""
+
+    def by_access_key(self, access_key_id: str) -> StoredPrincipal | None: ...
+
+    def secret_of(self, principal: StoredPrincipal) -> str: ...
+
+
 class SigV4Authenticator:
-    def __init__(self, registry: PrincipalRegistry, region: str, clock: Clock = _utcnow) -> None:
+    def __init__(self, registry: KeyLookup, region: str, clock: Clock = _utcnow) -> None:
         self.registry = registry
         self.region = region
         self.clock = clock
@@ -170,19 +187,22 @@ class SigV4Authenticator:
         declared = (headers.get("x-amz-content-sha256") or [body_sha256])[0]
         if declared != body_sha256:
             raise InvalidSignatureException("X-Amz-Content-SHA256 does not match the request body")
-        expected = self._signature(
-            event,
-            stored_secret=self.registry.secret_of(stored),
-            scope=scope,
-            amz_date=amz_date,
-            signed=signed,
-            body_sha256=body_sha256,
-            access_key_id=access_key_id,
-        )
-        if not hmac.compare_digest(expected, signature):
-            log.info("signature mismatch", extra={"access_key_id": access_key_id, "principal": stored.name})
-            raise InvalidSignatureException(BAD_SIGNATURE_MESSAGE)
-        return Principal(name=stored.name, access_key_id=access_key_id)
+        secret = self.registry.secret_of(stored)
+        for path in _signed_paths(event):
+            expected = self._signature(
+                event,
+                path=path,
+                stored_secret=secret,
+                scope=scope,
+                amz_date=amz_date,
+                signed=signed,
+                body_sha256=body_sha256,
+                access_key_id=access_key_id,
+            )
+            if hmac.compare_digest(expected, signature):
+                return Principal(name=stored.name, access_key_id=access_key_id)
+        log.info("signature mismatch", extra={"access_key_id": access_key_id, "principal": stored.name})
+        raise InvalidSignatureException(BAD_SIGNATURE_MESSAGE)
 
     def _request_time(self, headers: dict[str, list[str]]) -> str:
         raw = (headers.get("x-amz-date") or [""])[0]
@@ -234,6 +254,7 @@ class SigV4Authenticator:
         self,
         event: Mapping[str, Any],
         *,
+        path: str,
         stored_secret: str,
         access_key_id: str,
         scope: list[str],
@@ -241,7 +262,7 @@ class SigV4Authenticator:
         signed: HTTPHeaders,
         body_sha256: str,
     ) -> str:
-        path, query = _path_and_query(event)
+        path, query = _path_and_query(event, path)
         host = signed.get("host", "localhost")
         url = f"http://{host}{path}" + (f"?{query}" if query else "")
         request = AWSRequest(method=str(event.get("httpMethod", "POST")).upper(), url=url)

@@ -33,7 +33,7 @@ WORD_TAIL = 1.0
 
 DETECTOR_MODEL = "ppocrv4-det"
 CLASSIFIER_MODEL = "ppocr-mobile-v2-cls"
-RECOGNIZER_MODEL = "ppocrv6-rec-small"
+RECOGNIZER_MODEL = "ppocrv6-rec-small-fp16"
 
 
 @dataclass(frozen=True)
