@@ -71,9 +71,9 @@ from rekognito.operations._faces import (
     quality_reasons,
     similarity,
 )
-from rekognito.operations.context import RequestContext
 from rekognito.operations.registry import operation
 from rekognito.ports import FaceStore
+from rekognito.request import RequestContext
 
 MAX_FACES_PER_USER = 100
 REQUEST_TOKEN_TTL_SECONDS = 8 * 3600

@@ -44,7 +44,7 @@ from rekognito.errors import (
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
-from rekognito.operations.context import Principal
+from rekognito.identity import Principal
 from rekognito.security.principals import StoredPrincipal
 
 log = logging.getLogger(__name__)
