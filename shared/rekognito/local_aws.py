@@ -20,7 +20,7 @@ Two back ends (``rekognito serve --aws``):
 Either way it reproduces the ingestion path of ``template.yaml`` in one process: a bucket
 whose ``s3:ObjectCreated:*`` and ``s3:ObjectRemoved:*`` notifications go to a queue with a
 dead-letter queue, and, in place of Lambda's SQS event source, a thread that long-polls the
-queue and calls the ingest handler (the same :func:`rekognito.ingest.handle_sqs_event`) with
+queue and calls the ingest handler (the same :func:`rekognito.ingest.processor.handle_sqs_event`) with
 the SQS event Lambda would send, deleting the messages that succeeded.
 
 The local bucket is not versioned (so old versions do not pile up in memory); objects are
@@ -333,7 +333,7 @@ def poll_queue(
     ``processed`` is told of each object change the handler has done (before its message is
     deleted), so that the durable drop bucket does not replay it after a restart.
     """
-    from rekognito.ingest import handle_sqs_event
+    from rekognito.ingest.processor import handle_sqs_event
 
     region = services.settings.region
     while not stopping.is_set():

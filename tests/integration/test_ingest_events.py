@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.metrics import EphemeralMetrics
 from moto import mock_aws
 
-from rekognito.ingest import handle_sqs_event
+from rekognito.ingest.processor import handle_sqs_event
 from rekognito.ingest.s3 import DropBucket
 from rekognito.operations.collections import create_collection
 from rekognito.request import RequestContext
