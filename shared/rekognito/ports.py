@@ -3,8 +3,8 @@
 The operations, the ingestion and the video worker reach everything through these; the
 service container (``rekognito.services``, the composition root) chooses what implements
 each one, and only the entry points (``functions/``, ``rekognito.commands``,
-``rekognito.testing``, the protocol handlers) import it. :class:`Runtime` is what they see
-of it.
+``rekognito.testing``, the local serving of ``rekognito serve``, the protocol handlers)
+import it. :class:`Runtime` is what everything below them sees of it.
 
 * storage: :class:`FaceStore` (the embedded SQLite/numpy store and the OpenSearch k-NN
   store implement it; both are checked by the contract tests in ``tests/contract``) and
