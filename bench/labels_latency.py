@@ -19,8 +19,8 @@ from typing import Any
 
 from tests.functional.test_detect_labels_models import _text_image, astronaut, chelsea, coffee, puppy
 
-from rekognito.operations.context import RequestContext
 from rekognito.operations.labels import detect_labels, detect_moderation_labels, detect_text
+from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
 

@@ -17,8 +17,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from rekognito.inference.models import ModelUnavailableError, model_path
-from rekognito.operations.context import RequestContext
 from rekognito.operations.labels import detect_labels, detect_moderation_labels, detect_text
+from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
 from tests.support.labels_photos import load_photos

@@ -13,8 +13,8 @@ from rekognito.api._generated import InvalidParameterException
 from rekognito.inference.labels import CocoDetector, ImageNetClassifier, LabelDetector, load_taxonomy
 from rekognito.inference.moderation import NsfwClassifier
 from rekognito.inference.ocr import TextDetector, TextReader, TextRecognizer
-from rekognito.operations.context import RequestContext
 from rekognito.operations.labels import detect_labels, detect_moderation_labels, detect_text
+from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
 from tests.support.shapes import assert_output_shape
@@ -36,27 +36,21 @@ def ctx(tmp_path: Path) -> RequestContext:
     heat[0, 0, 64, 64] = 0.65
     wh = np.full((1, 4, 128, 128), 50.0, np.float32)
     services = Services(Settings(data_dir=tmp_path))
-    services.provide(
-        "label_detector",
-        LabelDetector(
-            ImageNetClassifier(FakeSession([_imagenet_logits(taxonomy.imagenet_labels.index("Tabby"))])),
-            CocoDetector(FakeSession([heat, wh])),
-            taxonomy,
-        ),
+    services.label_detector = LabelDetector(
+        ImageNetClassifier(FakeSession([_imagenet_logits(taxonomy.imagenet_labels.index("Tabby"))])),
+        CocoDetector(FakeSession([heat, wh])),
+        taxonomy,
     )
     det_map = np.zeros((1, 1, 96, 128), np.float32)
     det_map[0, 0, 40:56, 10:100] = 0.9
     rec = np.zeros((1, 6, 5), np.float32)
     for t, c in enumerate([1, 2, 4, 3, 1, 0]):  # "ab" " " "c" "a"
         rec[0, t, c] = 1.0
-    services.provide(
-        "text_reader",
-        TextReader(
-            TextDetector(FakeSession([det_map])),
-            TextRecognizer(FakeSession([rec]), characters=["a", "b", "c"]),
-        ),
+    services.text_reader = TextReader(
+        TextDetector(FakeSession([det_map])),
+        TextRecognizer(FakeSession([rec]), characters=["a", "b", "c"]),
     )
-    services.provide("nsfw_classifier", NsfwClassifier(FakeSession([np.array([[0.1, 0.9]], np.float32)])))
+    services.moderation_classifier = NsfwClassifier(FakeSession([np.array([[0.1, 0.9]], np.float32)]))
     return RequestContext(services=services, request_id="r", operation="test")
 
 
