@@ -46,6 +46,7 @@ test-fast: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check shared functions tests scripts bench
 	$(BIN)/ruff format --check shared functions
+	$(BIN)/lint-imports --no-cache --no-logo
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy

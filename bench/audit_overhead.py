@@ -29,7 +29,8 @@ from bench._report import summary, write
 from rekognito.adapters.embedded_store import EmbeddedFaceStore
 from rekognito.api.replay import ReplayCache, replay_key
 from rekognito.domain import BoundingBox, Collection, StoredFace
-from rekognito.operations.context import Principal, RequestContext
+from rekognito.identity import Principal
+from rekognito.request import RequestContext
 from rekognito.security.audit import FileAuditSink, audit_scope
 from rekognito.security.audit.store import AuditedStore
 from rekognito.services import Services

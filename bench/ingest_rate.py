@@ -114,7 +114,7 @@ def via_s3_sqs(count: int, workers: int = 1, timeout_s: float = 900.0) -> dict[s
     except ImportError as exc:
         return {"path": "S3 -> SQS -> handler", "skipped": f"rekognito.local_aws unavailable: {exc}"}
     from rekognito.operations.collections import create_collection
-    from rekognito.operations.context import RequestContext
+    from rekognito.request import RequestContext
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"

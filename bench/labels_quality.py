@@ -41,8 +41,8 @@ from rekognito.inference.label_calibration import (
     fit_curve,
 )
 from rekognito.inference.labels import LabelDetector, LabelEvidence, LabelResult, person_faces
-from rekognito.operations.context import RequestContext
 from rekognito.operations.labels import detect_labels
+from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
 

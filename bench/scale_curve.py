@@ -39,7 +39,7 @@ from bench.face_api_latency import fill
 from rekognito.domain import BoundingBox, StoredFace
 from rekognito.inference.pipeline import FaceAnalyzer
 from rekognito.operations.collections import create_collection
-from rekognito.operations.context import RequestContext
+from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
 

@@ -59,8 +59,8 @@ from tests.support.text_render import (  # noqa: E402
 
 from bench._report import write  # noqa: E402
 from rekognito.inference.text.reader import TextReader  # noqa: E402
-from rekognito.operations.context import RequestContext  # noqa: E402
 from rekognito.operations.text import detect_text  # noqa: E402
+from rekognito.request import RequestContext  # noqa: E402
 from rekognito.services import Services  # noqa: E402
 from rekognito.settings import Settings  # noqa: E402
 
@@ -282,7 +282,7 @@ def _baseline(revision: str) -> Callable[[bytes], list[Any]]:
 def latency(ctx: RequestContext, repeat: int, baseline: str) -> dict[str, Any]:
     """DetectText on the 1 MP photo, interleaved with the baseline revision's reader."""
     sample = photo_with_lines(LATENCY_LINES)
-    reader = ctx.services.component("text_reader", TextReader.from_settings)
+    reader = ctx.services.text_reader
     request = {"Image": {"Bytes": sample.data}}
     before = _baseline(baseline) if baseline else None
     detect_text(ctx, request)  # warm-up

@@ -31,15 +31,14 @@ from tests.support.test_data import image_path  # noqa: E402
 from tests.support.video import SCENE, Appearance, render  # noqa: E402
 
 from bench._report import write  # noqa: E402
-from rekognito.operations.context import RequestContext  # noqa: E402
 from rekognito.operations.video import (  # noqa: E402
     start_face_detection,
     start_face_search,
     start_label_detection,
 )
+from rekognito.request import RequestContext  # noqa: E402
 from rekognito.services import Services  # noqa: E402
 from rekognito.settings import Settings  # noqa: E402
-from rekognito.video.jobs import job_store  # noqa: E402
 from rekognito.video.worker import WorkerThreads  # noqa: E402
 
 
@@ -75,7 +74,7 @@ def _run_job(
     began = time.perf_counter()
     cpu = time.process_time()
     job_id = start(ctx, params)["JobId"]
-    store = job_store(services)
+    store = services.video_jobs
     while True:
         job = store.get(job_id)
         assert job is not None
@@ -89,7 +88,7 @@ def _run_job(
 def _quality(
     services: Services, job_id: str, scene: tuple[Appearance, ...], interval_ms: int
 ) -> dict[str, Any]:
-    result = job_store(services).result(job_id) or {}
+    result = services.video_jobs.result(job_id) or {}
     on_screen = {a.name: (a.start_s * 1000, a.end_s * 1000) for a in scene}
     indexes: dict[str, set[int]] = {}
     first: dict[str, int] = {}
@@ -150,7 +149,7 @@ def main() -> int:
                 inference_threads=args.inference_threads,
             )
             services = Services(settings)
-            services.provide("video_source", LocalFileSource(video))
+            services.video_source = LocalFileSource(video)
             ctx = RequestContext(services=services, request_id="bench", operation="bench")
             from rekognito.operations.collections import create_collection
             from rekognito.operations.faces import index_faces

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rekognito.ingest import handle_sqs_event
+from rekognito.ingest.processor import handle_sqs_event
 from rekognito.logs import SERVICE, service_logger
 from rekognito.tracing import PATCHED_MODULES, edge_services
 

@@ -38,7 +38,7 @@ from urllib.parse import quote_plus
 from rekognito.ingest.events import ObjectChange
 from rekognito.local_gate import current_principal, s3_accesses
 from rekognito.redact import key_digest
-from rekognito.security.sigv4 import HttpRequest
+from rekognito.security.signed_requests import HttpRequest
 from rekognito.server import StartResponse, WsgiApp, read_body
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ Two back ends (``rekognito serve --aws``):
 Either way it reproduces the ingestion path of ``template.yaml`` in one process: a bucket
 whose ``s3:ObjectCreated:*`` and ``s3:ObjectRemoved:*`` notifications go to a queue with a
 dead-letter queue, and, in place of Lambda's SQS event source, a thread that long-polls the
-queue and calls the ingest handler (the same :func:`rekognito.ingest.handle_sqs_event`) with
+queue and calls the ingest handler (the same :func:`rekognito.ingest.processor.handle_sqs_event`) with
 the SQS event Lambda would send, deleting the messages that succeeded.
 
 The local bucket is not versioned (so old versions do not pile up in memory); objects are
@@ -145,6 +145,8 @@ class LocalAws:
     dead_letter_queue_url: str
     s3: Any
     sqs: Any
+    # Stored video's completion notifications (rekognito.video.service).
+    sns: Any
     _server: Any
     _pollers: list[threading.Thread]
     _stopping: threading.Event
@@ -331,7 +333,7 @@ def poll_queue(
     ``processed`` is told of each object change the handler has done (before its message is
     deleted), so that the durable drop bucket does not replay it after a restart.
     """
-    from rekognito.ingest import handle_sqs_event
+    from rekognito.ingest.processor import handle_sqs_event
 
     region = services.settings.region
     while not stopping.is_set():
@@ -363,15 +365,15 @@ def poll_queue(
 
 def _provide_clients(services: Services, s3: Any) -> None:
     from rekognito.adapters.s3 import S3ObjectReader
-    from rekognito.ingest.processor import Ingestor
+    from rekognito.ingest.s3 import DropBucket
     from rekognito.metrics import to_debug_log
 
     # API calls with Image.S3Object (checked against the caller's grants first) and the
     # ingest handler read this S3 with the server's own client.
-    services.provide("object_reader", S3ObjectReader(s3))
-    services.provide("ingest_s3_client", s3)
+    services.object_reader = S3ObjectReader(s3)
+    services.drop_bucket = DropBucket(s3)
     # EMF documents are meant for CloudWatch; locally they go to the debug log, not stdout.
-    services.provide("ingestor", Ingestor(services, to_debug_log))
+    services.metrics_sink = to_debug_log
 
 
 def _start_poller(
@@ -392,7 +394,7 @@ def _start_poller(
     if workers > 1:
         from rekognito.inference.analyzer_pool import AnalyzerPool
 
-        services.provide("face_analyzer", AnalyzerPool.create(services.settings, workers))
+        services.face_analyzer = AnalyzerPool.create(services.settings, workers)
     stopping = threading.Event()
     pollers = [
         threading.Thread(
@@ -432,7 +434,7 @@ def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[
     _notify_queue(s3, bucket, queue_arn)
     _provide_clients(services, s3)
     # Stored video: the worker reads videos with the server's key and notifies this SNS.
-    services.provide("local_sns_client", local_sns_client(endpoint_url, settings.region, keys))
+    sns = local_sns_client(endpoint_url, settings.region, keys)
     pollers, stopping = _start_poller(services, sqs, queue_url, queue_arn, journal.processed)
     say(f"rekognito: local S3 + SQS (drop folder) on {endpoint_url}, kept in {journal.root}")
     if any(replayed):
@@ -455,7 +457,7 @@ def start_local_aws(services: Services, *, host: str, port: int, say: Callable[[
             "replayed_deletes": replayed[1],
         },
     )
-    return LocalAws(endpoint_url, bucket, queue_url, dlq_url, s3, sqs, server, pollers, stopping)
+    return LocalAws(endpoint_url, bucket, queue_url, dlq_url, s3, sqs, sns, server, pollers, stopping)
 
 
 def start_localstack(services: Services, *, endpoint_url: str, say: Callable[[str], None]) -> LocalAws:
@@ -467,7 +469,7 @@ def start_localstack(services: Services, *, endpoint_url: str, say: Callable[[st
     _create_bucket(s3, bucket, settings.region)
     _notify_queue(s3, bucket, queue_arn)
     _provide_clients(services, s3)
-    services.provide("local_sns_client", local_sns_client(endpoint_url, settings.region, LOCALSTACK_KEYS))
+    sns = local_sns_client(endpoint_url, settings.region, LOCALSTACK_KEYS)
     pollers, stopping = _start_poller(services, sqs, queue_url, queue_arn, None)
     say(f"rekognito: drop folder on LocalStack at {endpoint_url} (S3 + SQS; LocalStack keeps the state)")
     say(f"  drop bucket: s3://{bucket}/<CollectionId>/<name>.jpg indexes the photo into that collection")
@@ -475,4 +477,4 @@ def start_localstack(services: Services, *, endpoint_url: str, say: Callable[[st
     say("  (LocalStack does not check signatures: anyone who reaches it may put or delete there)")
     say(f"  images that keep failing end up in the dead-letter queue {dlq_url}")
     log.info("localstack drop folder started", extra={"endpoint_url": endpoint_url, "bucket": bucket})
-    return LocalAws(endpoint_url, bucket, queue_url, dlq_url, s3, sqs, None, pollers, stopping)
+    return LocalAws(endpoint_url, bucket, queue_url, dlq_url, s3, sqs, sns, None, pollers, stopping)

@@ -3,7 +3,7 @@
 A WSGI middleware in front of moto's S3 and SQS apps. Every request is checked before moto
 sees it:
 
-* **Who**: a SigV4 signature (header or presigned URL, ``rekognito.security.sigv4.
+* **Who**: a SigV4 signature (header or presigned URL, ``rekognito.security.signed_requests.
   verify_request``) by a principal of ``principals.json``, the same keys as for the API
   (``data/credentials``), or by the server's own in-memory key (its poller and its
   ``S3Object`` reads). With ``--insecure-no-auth`` S3 callers are ``anonymous`` with full
@@ -51,7 +51,7 @@ from xml.sax.saxutils import escape
 from rekognito.redact import key_digest
 from rekognito.security.authz import object_read_allowed
 from rekognito.security.principals import S3_READ, Grant, PrincipalRegistry, grants_allow
-from rekognito.security.sigv4 import HttpRequest, RequestSignatureError, verify_request
+from rekognito.security.signed_requests import HttpRequest, RequestSignatureError, verify_request
 from rekognito.server import StartResponse, WsgiApp, read_body
 
 log = logging.getLogger("rekognito.local_gate")

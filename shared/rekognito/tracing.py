@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from rekognito.services import Services, get_services, set_services
+from rekognito.services import Kind, Services, get_services, set_services
 from rekognito.settings import Settings
 
 if TYPE_CHECKING:
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-TRACED_MODULES = ("rekognito.inference.", "rekognito.adapters.")
+# The components traced: the models (rekognito.inference) and the adapters (store, S3 reader).
+TRACED_KINDS = ("model", "adapter")
 # What the X-Ray SDK patches (Powertools would patch every library it knows, sqlite3
 # included): AWS calls (S3, DynamoDB) and OpenSearch's HTTP requests.
 PATCHED_MODULES = ("botocore", "requests")
@@ -63,15 +64,14 @@ class TracedServices(Services):
         super().__init__(settings)
         self._tracer = tracer
 
-    def component(self, name: str, factory: Callable[[Settings], T]) -> T:
-        module = str(getattr(factory, "__module__", "") or "")
-        if not module.startswith(TRACED_MODULES):
-            return super().component(name, factory)
+    def _component(self, name: str, kind: Kind, factory: Callable[[Settings], T]) -> T:
+        if kind not in TRACED_KINDS:
+            return super()._component(name, kind, factory)
 
         def traced(settings: Settings) -> T:
             return cast(T, Traced(factory(settings), name, self._tracer))
 
-        return super().component(name, traced)
+        return super()._component(name, kind, traced)
 
 
 def edge_services(tracer: Tracer) -> Services:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from rekognito.inference.models import ModelUnavailableError, model_path
-from rekognito.operations.context import RequestContext
 from rekognito.operations.labels import detect_labels, detect_moderation_labels
+from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
 from tests.support.labels_photos import load_photos

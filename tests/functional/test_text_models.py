@@ -18,8 +18,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from rekognito.inference.models import ModelUnavailableError, model_path
 from rekognito.inference.text.reader import CLASSIFIER_MODEL, DETECTOR_MODEL, RECOGNIZER_MODEL
-from rekognito.operations.context import RequestContext
 from rekognito.operations.text import detect_text
+from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
 from tests.support.shapes import assert_output_shape

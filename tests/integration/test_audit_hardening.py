@@ -27,7 +27,7 @@ from moto import mock_aws
 from rekognito.cli import main
 from rekognito.inference.pipeline import FaceAnalyzer
 from rekognito.operations.collections import create_collection
-from rekognito.operations.context import RequestContext
+from rekognito.request import RequestContext
 from rekognito.security.bootstrap import ensure_admin_principal
 from rekognito.security.principals import PrincipalRegistry
 from rekognito.services import Services

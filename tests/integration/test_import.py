@@ -15,7 +15,7 @@ from PIL import Image
 from rekognito.cli import main
 from rekognito.ingest.folder import import_folder
 from rekognito.operations.collections import create_collection
-from rekognito.operations.context import RequestContext
+from rekognito.request import RequestContext
 from rekognito.services import Services, set_services
 from tests.support.test_data import image_path
 

@@ -11,10 +11,10 @@ import pytest
 from aws_lambda_powertools.metrics import EphemeralMetrics
 from moto import mock_aws
 
-from rekognito.ingest import handle_sqs_event
-from rekognito.ingest.processor import Ingestor
+from rekognito.ingest.processor import handle_sqs_event
+from rekognito.ingest.s3 import DropBucket
 from rekognito.operations.collections import create_collection
-from rekognito.operations.context import RequestContext
+from rekognito.request import RequestContext
 from rekognito.services import Services
 from tests.support.events import load_event
 
@@ -29,8 +29,8 @@ class Drop:
         self.services = services
         self.s3 = s3
         self.metrics: list[dict[str, Any]] = []
-        services.provide("ingest_s3_client", s3)
-        services.provide("ingestor", Ingestor(services, self._collect))
+        services.drop_bucket = DropBucket(s3)
+        services.metrics_sink = self._collect
 
     def _collect(self, document: EphemeralMetrics) -> None:
         self.metrics.append(document.serialize_metric_set())

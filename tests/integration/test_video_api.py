@@ -71,8 +71,8 @@ class Lab:
         self.services = services
         self.bucket = f"videos-{uuid.uuid4().hex[:12]}"
         self.s3.create_bucket(Bucket=self.bucket)
-        services.provide("video_source", S3VideoSource(self.s3))
-        services.provide("video_notifier", SnsNotifier(self.sns))
+        services.video_source = S3VideoSource(self.s3)
+        services.video_notifier = SnsNotifier(self.sns)
         self.client: Any = None
 
     def upload(self, path: Path, key: str | None = None) -> dict[str, Any]:

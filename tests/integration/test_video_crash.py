@@ -82,7 +82,7 @@ def test_job_survives_kill_9_of_the_worker(
     s3, _ = local_clients(moto_url, "us-east-1")
     s3.create_bucket(Bucket="crash-videos")
     s3.upload_file(str(render(tmp_path / "scene.mp4")), "crash-videos", "scene.mp4")
-    services.provide("video_source", S3VideoSource(s3))
+    services.video_source = S3VideoSource(s3)
     log_path = tmp_path / "workers.log"
     with running_endpoint(services) as endpoint, log_path.open("ab") as log:
         client: Any = rekognition_client(endpoint.url)

@@ -12,12 +12,13 @@ from typing import Any
 import boto3
 import pytest
 
+from rekognito.identity import Principal
 from rekognito.inference.pipeline import FaceAnalyzer
 from rekognito.local_aws import sqs_lambda_event
 from rekognito.operations.collections import create_collection
-from rekognito.operations.context import Principal, RequestContext
 from rekognito.operations.faces import index_faces
 from rekognito.operations.video import get_face_search, start_face_detection, start_face_search
+from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
 from rekognito.video.lambda_worker import handle_sqs_event

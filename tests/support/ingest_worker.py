@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rekognito.adapters.s3 import S3ObjectReader
+from rekognito.ingest.s3 import DropBucket
 from rekognito.local_aws import local_clients, poll_queue
 from rekognito.services import Services
 from rekognito.settings import Settings
@@ -25,8 +26,8 @@ def main() -> int:
     )
     services = Services(settings)
     s3, sqs = local_clients(endpoint_url, settings.region)
-    services.provide("ingest_s3_client", s3)
-    services.provide("object_reader", S3ObjectReader(s3))
+    services.drop_bucket = DropBucket(s3)
+    services.object_reader = S3ObjectReader(s3)
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
     queue_arn = attributes["QueueArn"]
     _ = services.face_analyzer  # load the models before polling

@@ -11,7 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from rekognito.operations.context import Principal, RequestContext
+from rekognito.identity import Principal
+from rekognito.request import RequestContext
 from rekognito.security.audit import (
     GENESIS,
     AuditKey,

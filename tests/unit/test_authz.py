@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from rekognito.api._generated import AccessDeniedException
+from rekognito.identity import Principal
 from rekognito.operations import load_all
-from rekognito.operations.context import Principal, RequestContext
 from rekognito.operations.registry import OPERATIONS
+from rekognito.request import RequestContext
 from rekognito.security.authz import OPERATION_ACTIONS, GrantAuthorizer, iam_grants
 from rekognito.security.principals import Grant, PrincipalError
 from rekognito.services import Services

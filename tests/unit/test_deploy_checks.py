@@ -11,7 +11,7 @@ from rekognito.api._generated import InvalidParameterException
 from rekognito.inference import models
 from rekognito.local_aws import LOCALSTACK_DEFAULT_URL, AwsTarget
 from rekognito.operations.collections import create_collection
-from rekognito.operations.context import RequestContext
+from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
 

@@ -12,8 +12,8 @@ from PIL import Image
 from rekognito.api._generated import InvalidParameterException
 from rekognito.inference.labels import CocoDetector, ImageNetClassifier, LabelDetector, load_taxonomy
 from rekognito.inference.moderation import NsfwClassifier
-from rekognito.operations.context import RequestContext
 from rekognito.operations.labels import detect_labels, detect_moderation_labels
+from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
 from tests.support.shapes import assert_output_shape
@@ -35,15 +35,12 @@ def ctx(tmp_path: Path) -> RequestContext:
     heat[0, 0, 64, 64] = 0.65
     wh = np.full((1, 4, 128, 128), 50.0, np.float32)
     services = Services(Settings(data_dir=tmp_path))
-    services.provide(
-        "label_detector",
-        LabelDetector(
-            ImageNetClassifier(FakeSession([_imagenet_logits(taxonomy.imagenet_labels.index("Tabby"))])),
-            CocoDetector(FakeSession([heat, wh])),
-            taxonomy,
-        ),
+    services.label_detector = LabelDetector(
+        ImageNetClassifier(FakeSession([_imagenet_logits(taxonomy.imagenet_labels.index("Tabby"))])),
+        CocoDetector(FakeSession([heat, wh])),
+        taxonomy,
     )
-    services.provide("nsfw_classifier", NsfwClassifier(FakeSession([np.array([[0.1, 0.9]], np.float32)])))
+    services.moderation_classifier = NsfwClassifier(FakeSession([np.array([[0.1, 0.9]], np.float32)]))
     return RequestContext(services=services, request_id="r", operation="test")
 
 

@@ -13,7 +13,7 @@ from botocore.credentials import Credentials
 from rekognito.local_gate import Access, Caller, allowed, bucket_and_key, s3_accesses
 from rekognito.security.authz import object_read_allowed
 from rekognito.security.principals import Grant
-from rekognito.security.sigv4 import HttpRequest, RequestSignatureError, verify_request
+from rekognito.security.signed_requests import HttpRequest, RequestSignatureError, verify_request
 
 KEY_ID, SECRET = "AKRKTEST", "s3cr3t"
 HOST = "127.0.0.1:8086"

@@ -12,9 +12,9 @@ from PIL import Image
 from rekognito.api._generated import InvalidParameterException
 from rekognito.inference.text import Quad, TextLine, Word
 from rekognito.operations import load_all
-from rekognito.operations.context import RequestContext
 from rekognito.operations.registry import OPERATIONS
 from rekognito.operations.text import MAX_TEXT_WORDS, detect_text
+from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
 from tests.support.shapes import assert_output_shape
@@ -61,7 +61,7 @@ def _png() -> bytes:
 
 def _ctx(tmp_path: Path, lines: list[TextLine]) -> RequestContext:
     services = Services(Settings(data_dir=tmp_path))
-    services.provide("text_reader", FakeReader(lines))
+    services.text_reader = FakeReader(lines)
     return RequestContext(services=services, request_id="r", operation="test")
 
 

@@ -23,13 +23,8 @@ from rekognito.errors import (
 )
 from rekognito.security.factory import create_security
 from rekognito.security.principals import PrincipalRegistry
-from rekognito.security.sigv4 import (
-    HttpRequest,
-    IamAuthenticator,
-    RequestSignatureError,
-    SigV4Authenticator,
-    verify_request,
-)
+from rekognito.security.signed_requests import HttpRequest, RequestSignatureError, verify_request
+from rekognito.security.sigv4 import IamAuthenticator, SigV4Authenticator
 from rekognito.settings import Settings
 
 HOST = "127.0.0.1:8085"

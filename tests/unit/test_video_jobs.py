@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from rekognito.api._generated import AccessDeniedException, InvalidPaginationTokenException
+from rekognito.identity import Principal
 from rekognito.operations._video import (
     aggregate_segments,
     authorize_read,
@@ -17,12 +18,13 @@ from rekognito.operations._video import (
     encode_token,
     paginate,
 )
-from rekognito.operations.context import Principal, RequestContext
+from rekognito.request import RequestContext
 from rekognito.security.authz import GrantAuthorizer
 from rekognito.security.principals import Grant
 from rekognito.services import Services
 from rekognito.settings import Settings
-from rekognito.video.jobs import FAILED, RUNNING, SUCCEEDED, JobExists, JobStore
+from rekognito.video.jobs import FAILED, RUNNING, SUCCEEDED, JobExists
+from rekognito.video.sqlite_jobs import JobStore
 from rekognito.video.tracking import FaceTracker, Observation, link_tracks
 from rekognito.video.worker import segment_bounds
 
@@ -204,16 +206,13 @@ class _Security:
 
 def test_only_the_owner_or_an_admin_reads_a_job_and_search_needs_the_collection(tmp_path: Path) -> None:
     services = Services(Settings(data_dir=tmp_path))
-    services.provide(
-        "security",
-        _Security(
-            {
-                "alice": (Grant("search", "family"),),
-                "bob": (Grant("search", "*"),),
-                "root": (Grant("*", "*"),),
-                "carol": (Grant("detect", "*"),),
-            }
-        ),
+    services.security = _Security(
+        {
+            "alice": (Grant("search", "family"),),
+            "bob": (Grant("search", "*"),),
+            "root": (Grant("*", "*"),),
+            "carol": (Grant("detect", "*"),),
+        }
     )
     store = JobStore(tmp_path)
     job = _create(store, "job")
@@ -228,7 +227,7 @@ def test_only_the_owner_or_an_admin_reads_a_job_and_search_needs_the_collection(
     detection = _create(store, "det", api="FACE_DETECTION", collection_id=None, owner="carol")
     authorize_read(RequestContext(services, "r", "GetFaceDetection", Principal("carol")), detection)
     # Alice's grant on the collection is withdrawn: her own search job is closed to her.
-    services.provide("security", _Security({"alice": (Grant("detect", "*"),)}))
+    services.security = _Security({"alice": (Grant("detect", "*"),)})
     with pytest.raises(AccessDeniedException):
         authorize_read(ctx("alice"), job)
 

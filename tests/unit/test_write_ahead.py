@@ -21,7 +21,7 @@ from rekognito.api._generated import InvalidParameterException, ThrottlingExcept
 from rekognito.api.protocol import changes_something, handle_event
 from rekognito.api.replay import ReplayCache, replay_key
 from rekognito.domain import BoundingBox, Collection, StoredFace
-from rekognito.operations.context import Principal
+from rekognito.identity import Principal
 from rekognito.policy import PolicyError, check_change, check_value, problems, retention_cutoff
 from rekognito.security.audit import (
     AuditUnavailableError,
@@ -71,7 +71,7 @@ def face(face_id: str) -> StoredFace:
 def services(tmp_path: Path) -> Any:
     svc = Services(Settings(data_dir=tmp_path / "data", auth_mode="none"))
     sink = FlakySink(tmp_path / "data")
-    svc.provide("audit", sink)
+    svc.audit = sink
     yield svc
     svc.close()
 

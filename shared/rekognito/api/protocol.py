@@ -24,7 +24,6 @@ import base64
 import binascii
 import json
 import logging
-import threading
 import time
 import uuid
 from typing import Any
@@ -32,14 +31,14 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from rekognito.api._generated import OPERATION_NAMES, TARGET_PREFIX, InternalServerError, ThrottlingException
+from rekognito.api._generated import OPERATION_NAMES, TARGET_PREFIX, InternalServerError
 from rekognito.api.model import parse_request
 from rekognito.api.replay import ReplayCache, Reply, replay_key, usable_invocation_id
 from rekognito.errors import RekognitionError, SerializationException, UnknownOperationException
 from rekognito.logs import correlation, correlation_of
 from rekognito.operations import load_all
-from rekognito.operations.context import RequestContext
 from rekognito.operations.registry import OPERATIONS
+from rekognito.request import RequestContext
 from rekognito.security.audit.write_ahead import AuditScope, AuditUnavailableError, audit_scope
 from rekognito.security.authz import ANY_GRANT, OPERATION_ACTIONS
 from rekognito.services import Services, get_services
@@ -55,22 +54,6 @@ def changes_something(operation: str) -> bool:
     """Whether ``operation`` may change state (an unknown one is assumed to)."""
     rule = OPERATION_ACTIONS.get(operation)
     return rule is None or rule.action not in READ_ONLY_ACTIONS
-
-
-class InflightLimiter:
-    """Bounds concurrent requests; past the bound, callers get ThrottlingException."""
-
-    def __init__(self, limit: int, wait_seconds: float = 0.5) -> None:
-        self._semaphore = threading.BoundedSemaphore(limit)
-        self._wait = wait_seconds
-
-    def __enter__(self) -> InflightLimiter:
-        if not self._semaphore.acquire(timeout=self._wait):
-            raise ThrottlingException("Rate exceeded: too many concurrent requests, retry with backoff")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._semaphore.release()
 
 
 def _response(status: int, body: dict[str, Any], request_id: str, error: str | None = None) -> dict[str, Any]:
@@ -203,7 +186,7 @@ def _claim(
     invocation_id = usable_invocation_id(headers.get("amz-sdk-invocation-id"))
     if invocation_id is None or not changes_something(ctx.operation):
         return None
-    cache: ReplayCache = services.component("replay_cache", ReplayCache.from_settings)
+    cache = services.replay_cache
     principal = ctx.principal.name if ctx.principal else "-"
     key = replay_key(principal, invocation_id, body)
     earlier = cache.claim(key, ctx.request_id)

@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         from rekognito.inference.analyzer_pool import AnalyzerPool
 
         # One analyzer (its own model sessions) per worker, so the workers' analyses overlap.
-        services.provide("face_analyzer", AnalyzerPool.create(services.settings, args.workers))
+        services.face_analyzer = AnalyzerPool.create(services.settings, args.workers)
     try:
         _ensure_collection(services, args.collection, create=args.create)
     except ResourceNotFoundException:
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
 def _ensure_collection(services: Any, collection_id: str, *, create: bool) -> None:
     from rekognito.api._generated import ResourceNotFoundException
     from rekognito.operations.collections import create_collection
-    from rekognito.operations.context import RequestContext
+    from rekognito.request import RequestContext
 
     try:
         services.store.get_collection(collection_id)

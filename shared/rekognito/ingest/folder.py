@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rekognito.images import INDEXING_MIN_SIDE, MAX_S3_IMAGE_BYTES, decode_image
-from rekognito.ingest.indexing import index_revision, revision_namespace
+from rekognito.ingest.indexing import index_revision, record_face_changes, revision_namespace
 from rekognito.ingest.keys import external_image_id_for, has_image_extension, strip_extension
-from rekognito.security.audit import record_face_changes
-from rekognito.services import Services
+from rekognito.ports import Runtime
 
 ExternalIdFrom = Literal["name", "path"]
 MAX_REPORTED_FAILURES = 10_000
@@ -94,7 +93,7 @@ def _user() -> str:
         return "unknown"
 
 
-def import_one(services: Services, collection_id: str, root: Path, path: Path, mode: ExternalIdFrom) -> _Done:
+def import_one(services: Runtime, collection_id: str, root: Path, path: Path, mode: ExternalIdFrom) -> _Done:
     relative = path.relative_to(root).as_posix()
     try:
         data = path.read_bytes() if path.stat().st_size <= MAX_S3_IMAGE_BYTES else None
@@ -150,7 +149,7 @@ def _record(summary: ImportSummary, done: _Done) -> None:
 
 
 def import_folder(
-    services: Services,
+    services: Runtime,
     collection_id: str,
     root: Path,
     *,

@@ -4,19 +4,22 @@ Face ids come from :func:`revision_namespace` (uuid5), so indexing the same revi
 writes the same faces. Faces are matched to their source *exactly* (the store's lookup is a
 prefix match, and ``s3://b/x.jpg`` is a prefix of ``s3://b/x.jpg/y.jpg``): after a new
 revision is stored, the faces of earlier revisions of that source are deleted.
+:func:`record_face_changes` audits what the drop folder and the bulk import changed.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rekognito.domain import StoredFace
+from rekognito.identity import Principal
 from rekognito.images import DecodedImage
 from rekognito.operations.faces import index_image
-from rekognito.ports import FaceStore
-from rekognito.services import Services
+from rekognito.ports import FaceStore, Runtime
+from rekognito.request import RequestContext
 
 # Fixed forever: changing it would change every face id derived from it.
 INGEST_NAMESPACE = uuid.UUID("d3406f5f-d0a5-4daa-9425-82dc707450a0")
@@ -47,7 +50,7 @@ class RevisionResult:
 
 
 def index_revision(
-    services: Services,
+    services: Runtime,
     collection_id: str,
     *,
     source: str,
@@ -82,8 +85,39 @@ def index_revision(
     return RevisionResult(already, indexed, len(removed), unindexed, indexed_ids, tuple(removed))
 
 
-def remove_source(services: Services, collection_id: str, source: str) -> list[str]:
+def remove_source(services: Runtime, collection_id: str, source: str) -> list[str]:
     """Delete every face indexed from ``source``; return their ids."""
     store = services.store
     face_ids = [face.face_id for face in faces_of_source(store, collection_id, source)]
     return store.delete_faces(collection_id, face_ids) if face_ids else []
+
+
+def record_face_changes(
+    services: Runtime,
+    *,
+    operation: str,
+    principal: str,
+    request_id: str,
+    collection_id: str,
+    indexed: Sequence[str] = (),
+    removed: Sequence[str] = (),
+    image: Mapping[str, Any] | None = None,
+) -> None:
+    """Audit faces added or removed outside an API request (drop folder, bulk import).
+
+    The store writes were already preceded by their write-ahead entries; this entry says
+    who made them and from which image (an S3 object is named by its keyed pseudonym).
+    """
+    if not indexed and not removed:
+        return
+    ctx = RequestContext(
+        services=services, request_id=request_id, operation=operation, principal=Principal(name=principal)
+    )
+    params: dict[str, Any] = {"CollectionId": collection_id}
+    if image is not None:
+        params["Image"] = dict(image)
+    outcome = {
+        "FaceRecords": [{"Face": {"FaceId": face_id}} for face_id in indexed],
+        "DeletedFaces": list(removed),
+    }
+    services.audit.record(ctx, params, outcome, None)

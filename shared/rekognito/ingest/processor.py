@@ -26,16 +26,15 @@ from rekognito.api._generated import (
     InvalidParameterException,
     ResourceNotFoundException,
 )
+from rekognito.identity import Principal
 from rekognito.images import INDEXING_MIN_SIDE, MAX_S3_IMAGE_BYTES, decode_image
 from rekognito.ingest.events import MalformedMessage, ObjectChange, parse_message_body
-from rekognito.ingest.indexing import index_revision, remove_source, revision_namespace
+from rekognito.ingest.indexing import index_revision, record_face_changes, remove_source, revision_namespace
 from rekognito.ingest.keys import KeyOutsideConvention, is_folder_marker, parse_drop_key
-from rekognito.ingest.s3 import DropBucket, s3_client_from_settings
 from rekognito.logs import correlation
-from rekognito.metrics import BatchMetrics, MetricsSink, to_stdout
-from rekognito.operations.context import Principal
+from rekognito.metrics import BatchMetrics, MetricsSink
 from rekognito.redact import key_digest, without_key
-from rekognito.security.audit import audit_scope, record_face_changes
+from rekognito.security.audit import audit_scope
 from rekognito.services import Services, get_services
 
 log = logging.getLogger("rekognito.ingest")
@@ -82,13 +81,13 @@ def reason_of(exc: BaseException) -> str:
 
 
 class Ingestor:
-    """Handles SQS batches; ``metrics_sink`` says where the EMF documents go (stdout on Lambda)."""
+    """Handles SQS batches; ``metrics_sink`` says where the EMF documents go (by default the
+    container's: stdout on Lambda, the debug log under ``rekognito serve``)."""
 
-    def __init__(self, services: Services, metrics_sink: MetricsSink = to_stdout) -> None:
+    def __init__(self, services: Services, metrics_sink: MetricsSink | None = None) -> None:
         self.services = services
-        self.metrics_sink = metrics_sink
-        client = services.component("ingest_s3_client", s3_client_from_settings)
-        self.bucket = DropBucket(client)
+        self.metrics_sink = metrics_sink or services.metrics_sink
+        self.bucket = services.drop_bucket
 
     def handle_batch(self, event: dict[str, Any], context: Any = None) -> PartialItemFailureResponse:
         # One processor and one metrics set per batch: batches may run on several threads.
@@ -249,6 +248,4 @@ def handle_sqs_event(
     event: dict[str, Any], context: Any = None, services: Services | None = None
 ) -> PartialItemFailureResponse:
     """The ingest function's entry: an SQS batch of S3 notifications -> ``batchItemFailures``."""
-    services = services or get_services()
-    ingestor: Ingestor = services.component("ingestor", lambda _settings: Ingestor(services))
-    return ingestor.handle_batch(event, context)
+    return Ingestor(services or get_services()).handle_batch(event, context)

@@ -14,8 +14,8 @@ from rekognito.domain import Collection, StoredFace
 from rekognito.inference.embedder import EMBEDDERS, EmbedderSpec
 from rekognito.inference.pipeline import AnalyzedFace
 from rekognito.inference.similarity import to_cosine, to_similarity
-from rekognito.operations.context import RequestContext
 from rekognito.policy import percent_floor
+from rekognito.request import RequestContext
 
 MAX_FACES_PER_IMAGE = 100
 

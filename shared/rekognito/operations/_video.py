@@ -1,4 +1,5 @@
-"""Shared pieces of the video operations: who may read a job, ordering, pagination."""
+"""Shared pieces of the video operations: who may read a job, ordering, pagination, and the
+jobs that go with a deleted collection."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from rekognito.api._generated import (
     InvalidPaginationTokenException,
     InvalidParameterException,
 )
-from rekognito.operations.context import RequestContext
+from rekognito.ports import Runtime
+from rekognito.request import RequestContext
 from rekognito.video.jobs import Job
 
 MAX_PAGE = 1000
@@ -144,3 +146,11 @@ def require_s3_video(params: dict[str, Any]) -> dict[str, Any]:
         raise InvalidParameterException("Video.S3Object needs Bucket and Name")
     found: dict[str, Any] = s3
     return found
+
+
+def delete_collection_jobs(services: Runtime, collection_id: str) -> list[str]:
+    """Delete the face search jobs (and their matches) of a deleted collection."""
+    settings = services.settings
+    if not settings.video_jobs_table and not (settings.data_dir / "video" / "jobs.sqlite3").exists():
+        return []
+    return services.video_jobs.delete_for_collection(collection_id, "FACE_SEARCH")

@@ -8,9 +8,9 @@ from typing import Any
 from rekognito.api._generated import InvalidParameterException
 from rekognito.domain import Collection
 from rekognito.operations._faces import decode_token, embedder_spec, encode_token, page_size
-from rekognito.operations.context import RequestContext
+from rekognito.operations._video import delete_collection_jobs
 from rekognito.operations.registry import operation
-from rekognito.video.jobs import delete_collection_jobs
+from rekognito.request import RequestContext
 
 _LIST_TOKEN_SCOPE = "<collections>"  # noqa: S105 - a scope name, not a secret
 

@@ -15,9 +15,9 @@ from rekognito.operations._faces import (
     quality_reasons,
     similarity,
 )
-from rekognito.operations.context import RequestContext
 from rekognito.operations.faces import NO_FACE_MESSAGE, largest_face
 from rekognito.operations.registry import operation
+from rekognito.request import RequestContext
 
 
 @operation("DetectFaces")

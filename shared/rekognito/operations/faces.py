@@ -24,9 +24,9 @@ from rekognito.operations._faces import (
     quality_reasons,
     similarity,
 )
-from rekognito.operations.context import RequestContext
 from rekognito.operations.registry import operation
-from rekognito.services import Services
+from rekognito.ports import Runtime
+from rekognito.request import RequestContext
 
 NO_FACE_MESSAGE = "There are no faces in the image. Should be at least 1."
 
@@ -40,7 +40,7 @@ class IndexOutcome:
 
 
 def index_image(
-    services: Services,
+    services: Runtime,
     collection_id: str,
     image: DecodedImage,
     *,

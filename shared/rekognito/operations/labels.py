@@ -6,10 +6,10 @@ from typing import Any
 
 from rekognito.api._generated import InvalidParameterException
 from rekognito.inference.image_properties import ImageProperties, RegionProperties, analyse
-from rekognito.inference.labels import LABEL_MODEL_VERSION, Box, LabelDetector, LabelResult
-from rekognito.inference.moderation import MODERATION_MODEL_VERSION, NsfwClassifier
-from rekognito.operations.context import RequestContext
+from rekognito.inference.labels import LABEL_MODEL_VERSION, Box, LabelResult
+from rekognito.inference.moderation import MODERATION_MODEL_VERSION
 from rekognito.operations.registry import operation
+from rekognito.request import RequestContext
 
 # Defaults documented by Rekognition.
 DEFAULT_LABELS_MIN_CONFIDENCE = 55.0
@@ -111,7 +111,7 @@ def detect_labels(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     max_labels = params.get("MaxLabels")
     result: dict[str, Any] = {"LabelModelVersion": LABEL_MODEL_VERSION}
     if "GENERAL_LABELS" in features:
-        detector = ctx.services.component("label_detector", LabelDetector.from_settings)
+        detector = ctx.services.label_detector
         filters = _filters(settings)
         labels = [
             label
@@ -137,7 +137,7 @@ def detect_moderation_labels(ctx: RequestContext, params: dict[str, Any]) -> dic
         raise InvalidParameterException("HumanLoopConfig (Amazon A2I) is not supported")
     image = ctx.load_image(params["Image"])
     min_confidence = float(params.get("MinConfidence", DEFAULT_MODERATION_MIN_CONFIDENCE))
-    classifier = ctx.services.component("nsfw_classifier", NsfwClassifier.from_settings)
+    classifier = ctx.services.moderation_classifier
     labels = classifier.moderate(image.pil, min_confidence)
     return {
         "ModerationLabels": [

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rekognito.operations.context import RequestContext
+    from rekognito.request import RequestContext
 
 Params = dict[str, Any]
 Result = dict[str, Any]

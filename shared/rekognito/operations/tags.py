@@ -18,8 +18,8 @@ from rekognito.api._generated import (
     ServiceQuotaExceededException,
 )
 from rekognito.domain import Collection
-from rekognito.operations.context import RequestContext
 from rekognito.operations.registry import operation
+from rekognito.request import RequestContext
 
 MAX_TAGS = 50
 MAX_KEY_LENGTH = 128

@@ -9,10 +9,10 @@ import numpy as np
 import numpy.typing as npt
 
 from rekognito.api._generated import InvalidParameterException
-from rekognito.inference.text import TEXT_MODEL_VERSION, Quad, TextLine, TextReader, Word
+from rekognito.inference.text import TEXT_MODEL_VERSION, Quad, TextLine, Word
 from rekognito.inference.text.geometry import overlap_fraction
-from rekognito.operations.context import RequestContext
 from rekognito.operations.registry import operation
+from rekognito.request import RequestContext
 
 # Documented by Rekognition: DetectText returns at most 100 words, and a word is kept by a
 # region of interest when more than half of it lies inside the region.
@@ -140,8 +140,7 @@ def text_detections(
 def detect_text(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     image = ctx.load_image(params["Image"])
     filters = TextFilters.from_params(params.get("Filters") or {}, image.width, image.height)
-    reader = ctx.services.component("text_reader", TextReader.from_settings)
-    lines = reader.read(image.pil)
+    lines = ctx.services.text_reader.read(image.pil)
     return {
         "TextDetections": text_detections(lines, filters, image.width, image.height),
         "TextModelVersion": TEXT_MODEL_VERSION,

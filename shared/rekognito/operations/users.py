@@ -9,49 +9,24 @@ the status is derived from the store at read time, ``ACTIVE`` when the user has 
 one face and ``CREATED`` when it has none (just created, or all its faces disassociated or
 deleted).
 
-Scoring a user. A user's score against a query face is the **maximum** over the user's
-faces of the face similarity (the same calibrated ``similarity()`` as SearchFaces); for
-SearchUsers by ``UserId`` it is the maximum over all pairs of the two users' faces. We
-measured the alternative, the cosine to the user's normalised mean embedding, on the real
-test photos (leave-one-out over four Obama photos; impostors Biden, Tom Hanks and the six
-faces of group6): the mean genuine-minus-worst-impostor cosine margin is 0.660 for the
-maximum and 0.650 for the mean embedding; the mean embedding is ahead by 0.03 to 0.04 on
-the two independently taken photos, the maximum by 0.04 to 0.07 when the query is a
-near-duplicate of an enrolled face. With no measurable difference, the maximum wins on
-design: the top users come straight out of the face k-NN search that every store already
-has (a user's best face is among the best faces), so neither backend needs a second index
-of centroids kept in step with every association; a score is explainable (one enrolled face
-matched); and a user enrolled under varied poses is not averaged into a centroid that
-resembles none of them. The weakness of the maximum, one wrong face making a user match
-another person, is what the association gate prevents: AssociateFaces refuses a face
-scoring under ``UserMatchThreshold`` (default 75) against the user's faces with
-``LOW_MATCH_CONFIDENCE``, and faces of one request are checked in order against the faces
+The four mutations are registered by :func:`user_mutation`: each runs once per
+``ClientRequestToken``, one mutation of a collection at a time (``_idempotency.py``). Users
+are ranked by their best face (``_user_ranking.py``, with why). AssociateFaces refuses a
+face scoring under ``UserMatchThreshold`` (default 75) against the user's faces with
+``LOW_MATCH_CONFIDENCE``, and checks the faces of one request in order against the faces
 accepted before them, so even a user's first request cannot mix two people.
-
-Idempotency. CreateUser, DeleteUser, AssociateFaces and DisassociateFaces honour
-``ClientRequestToken`` (which the AWS SDKs fill in themselves when the caller does not) for
-8 hours: a retry with the same token and parameters returns the first response and changes
-nothing; the same token with other parameters, or against a collection deleted and
-re-created since, is refused with ``IdempotentParameterMismatchException``. Mutations of
-users are serialised within a process; across processes the window between recalling a
-token and storing it is not locked (two simultaneous first deliveries of one token may both
-run, which for CreateUser ends in one ``ConflictException``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
+import functools
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import numpy as np
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, overload
 
 from rekognito.api._generated import (
     ConflictException,
-    IdempotentParameterMismatchException,
     InvalidParameterException,
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
@@ -71,19 +46,18 @@ from rekognito.operations._faces import (
     quality_reasons,
     similarity,
 )
-from rekognito.operations.context import RequestContext
-from rekognito.operations.registry import operation
+from rekognito.operations._idempotency import run_once
+from rekognito.operations._user_ranking import best_cosine, rank_users
+from rekognito.operations.registry import Handler, Params, Result, operation
 from rekognito.ports import FaceStore
+from rekognito.request import RequestContext
 
 MAX_FACES_PER_USER = 100
-REQUEST_TOKEN_TTL_SECONDS = 8 * 3600
 ASSOCIATION_THRESHOLD = 75.0
 SEARCH_THRESHOLD = 80.0
 DEFAULT_MAX_USERS = 500
-# The most faces one k-NN query asks for while collecting candidate users.
-MAX_SEARCH_DEPTH = 10_000
 
-_mutations = threading.Lock()
+P = TypeVar("P")
 
 
 def _user_not_found(collection_id: str, user_id: str) -> ResourceNotFoundException:
@@ -105,78 +79,74 @@ def _status(store: FaceStore, collection_id: str, user_id: str) -> str:
     return "ACTIVE" if store.list_faces(collection_id, user_id=user_id, limit=1) else "CREATED"
 
 
-def _fingerprint(collection: Collection, params: dict[str, Any]) -> str:
-    """What makes two requests "the same": every parameter but the token, and the collection's
-    incarnation (a collection deleted and re-created is another collection)."""
-    material = {
-        "params": {key: value for key, value in params.items() if key != "ClientRequestToken"},
-        "collection": [collection.arn, collection.created_at],
-    }
-    return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+@dataclass(frozen=True)
+class UserChange(Generic[P]):
+    """A user mutation's request: its collection (it exists), the user id, and what the
+    operation's ``prepare`` step found (None without one)."""
+
+    ctx: RequestContext
+    params: Params
+    store: FaceStore
+    collection: Collection
+    user_id: str
+    prepared: P
+
+    @property
+    def collection_id(self) -> str:
+        return self.collection.collection_id
+
+    def require_user(self) -> User:
+        return _require_user(self.store, self.collection_id, self.user_id)
 
 
-def _idempotent(
-    ctx: RequestContext,
-    name: str,
-    collection: Collection,
-    params: dict[str, Any],
-    run: Callable[[], dict[str, Any]],
-) -> dict[str, Any]:
-    """Run a user mutation once per ``ClientRequestToken``; a retry gets the first response."""
-    store = ctx.services.store
-    token = params.get("ClientRequestToken")
-    with _mutations:
-        if token is None:
-            return run()
-        fingerprint = _fingerprint(collection, params)
-        now = time.time()
-        stored = store.get_request_token(name, token, now)
-        if stored is None:
-            result = run()
-            stored = store.put_request_token(
-                name, token, fingerprint, json.dumps(result), now + REQUEST_TOKEN_TTL_SECONDS, time.time()
-            )
-            if stored is None:
-                return result
-        if stored[0] != fingerprint:
-            raise IdempotentParameterMismatchException(
-                f"ClientRequestToken {token} was already used for a {name} request with other parameters"
-            )
-        ctx.audit["idempotent_replay"] = True
-        replay: dict[str, Any] = json.loads(stored[1])
-        return replay
+@overload
+def user_mutation(name: str) -> Callable[[Callable[[UserChange[None]], Result]], Handler]: ...
+@overload
+def user_mutation(
+    name: str, prepare: Callable[[RequestContext, Collection, Params], P]
+) -> Callable[[Callable[[UserChange[P]], Result]], Handler]: ...
+def user_mutation(
+    name: str, prepare: Callable[[RequestContext, Collection, Params], Any] | None = None
+) -> Callable[[Callable[[UserChange[Any]], Result]], Handler]:
+    """Register the operation ``name``, a change of one user of one collection.
+
+    The handler finds the collection (``ResourceNotFoundException`` first), runs ``prepare``
+    (checks that must pass even when a retry is answered from the first response), then the
+    decorated function once per ``ClientRequestToken``, one mutation of the collection at a
+    time (``_idempotency.run_once``).
+    """
+
+    def register(change: Callable[[UserChange[Any]], Result]) -> Handler:
+        @functools.wraps(change)
+        def handler(ctx: RequestContext, params: Params) -> Result:
+            collection_id, user_id = params["CollectionId"], params["UserId"]
+            store = ctx.services.store
+            collection = store.get_collection(collection_id)
+            prepared = prepare(ctx, collection, params) if prepare is not None else None
+            request = UserChange(ctx, params, store, collection, user_id, prepared)
+            return run_once(ctx, name, collection, params, lambda: change(request))
+
+        return operation(name)(handler)
+
+    return register
 
 
-@operation("CreateUser")
-def create_user(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    collection_id, user_id = params["CollectionId"], params["UserId"]
-    store = ctx.services.store
-    collection = store.get_collection(collection_id)
-
-    def run() -> dict[str, Any]:
-        try:
-            store.create_user(User(collection_id, user_id, "CREATED", time.time()))
-        except ResourceAlreadyExistsException as exc:
-            raise ConflictException(
-                f"The user id: {user_id} already exists in collection {collection_id}"
-            ) from exc
-        return {}
-
-    return _idempotent(ctx, "CreateUser", collection, params, run)
+@user_mutation("CreateUser")
+def create_user(change: UserChange[None]) -> Result:
+    try:
+        change.store.create_user(User(change.collection_id, change.user_id, "CREATED", time.time()))
+    except ResourceAlreadyExistsException as exc:
+        raise ConflictException(
+            f"The user id: {change.user_id} already exists in collection {change.collection_id}"
+        ) from exc
+    return {}
 
 
-@operation("DeleteUser")
-def delete_user(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    collection_id, user_id = params["CollectionId"], params["UserId"]
-    store = ctx.services.store
-    collection = store.get_collection(collection_id)
-
-    def run() -> dict[str, Any]:
-        _require_user(store, collection_id, user_id)
-        store.delete_user(collection_id, user_id)
-        return {}
-
-    return _idempotent(ctx, "DeleteUser", collection, params, run)
+@user_mutation("DeleteUser")
+def delete_user(change: UserChange[None]) -> Result:
+    change.require_user()
+    change.store.delete_user(change.collection_id, change.user_id)
+    return {}
 
 
 @operation("ListUsers")
@@ -199,27 +169,34 @@ def list_users(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _best_cosine(query: Embedding, faces: Sequence[Embedding]) -> float:
-    if not faces:
-        return -1.0
-    return float(np.max(np.stack(faces) @ np.asarray(query, dtype=np.float32)))
+@dataclass(frozen=True)
+class AssociationGate:
+    """What a face must score against the user's faces to join them."""
+
+    spec: EmbedderSpec
+    threshold: float
 
 
-@operation("AssociateFaces")
-def associate_faces(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    collection_id, user_id = params["CollectionId"], params["UserId"]
-    store = ctx.services.store
-    collection = store.get_collection(collection_id)
+def _association_gate(ctx: RequestContext, collection: Collection, params: Params) -> AssociationGate:
     spec = check_model(ctx, collection)
     threshold = effective_threshold(
         collection, params.get("UserMatchThreshold"), "UserMatchThreshold", ASSOCIATION_THRESHOLD
     )
+    return AssociationGate(spec, threshold)
 
-    def run() -> dict[str, Any]:
-        _require_user(store, collection_id, user_id)
-        return _associate(store, spec, collection_id, user_id, params["FaceIds"], threshold)
 
-    return _idempotent(ctx, "AssociateFaces", collection, params, run)
+@user_mutation("AssociateFaces", _association_gate)
+def associate_faces(change: UserChange[AssociationGate]) -> Result:
+    change.require_user()
+    gate = change.prepared
+    return _associate(
+        change.store,
+        gate.spec,
+        change.collection_id,
+        change.user_id,
+        change.params["FaceIds"],
+        gate.threshold,
+    )
 
 
 def _associate(
@@ -253,7 +230,7 @@ def _associate(
             )
             continue
         if enrolled:
-            score = similarity(_best_cosine(face.embedding, enrolled), spec)
+            score = similarity(best_cosine(face.embedding, enrolled), spec)
             if score < threshold:
                 refused.append(
                     {
@@ -280,37 +257,31 @@ def _associate(
     }
 
 
-@operation("DisassociateFaces")
-def disassociate_faces(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    collection_id, user_id = params["CollectionId"], params["UserId"]
-    store = ctx.services.store
-    collection = store.get_collection(collection_id)
-
-    def run() -> dict[str, Any]:
-        _require_user(store, collection_id, user_id)
-        requested = list(dict.fromkeys(params["FaceIds"]))
-        found = {face.face_id: face for face in store.get_faces(collection_id, requested)}
-        removed: list[str] = []
-        refused: list[dict[str, Any]] = []
-        for face_id in requested:
-            face = found.get(face_id)
-            if face is None:
-                refused.append({"FaceId": face_id, "UserId": user_id, "Reasons": ["FACE_NOT_FOUND"]})
-            elif face.user_id == user_id:
-                removed.append(face_id)
-            elif face.user_id is not None:
-                refused.append(
-                    {"FaceId": face_id, "UserId": face.user_id, "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]}
-                )
-        if removed:
-            store.set_faces_user(collection_id, removed, None)
-        return {
-            "DisassociatedFaces": [{"FaceId": face_id} for face_id in removed],
-            "UnsuccessfulFaceDisassociations": refused,
-            "UserStatus": _status(store, collection_id, user_id),
-        }
-
-    return _idempotent(ctx, "DisassociateFaces", collection, params, run)
+@user_mutation("DisassociateFaces")
+def disassociate_faces(change: UserChange[None]) -> Result:
+    change.require_user()
+    store, collection_id, user_id = change.store, change.collection_id, change.user_id
+    requested = list(dict.fromkeys(change.params["FaceIds"]))
+    found = {face.face_id: face for face in store.get_faces(collection_id, requested)}
+    removed: list[str] = []
+    refused: list[dict[str, Any]] = []
+    for face_id in requested:
+        face = found.get(face_id)
+        if face is None:
+            refused.append({"FaceId": face_id, "UserId": user_id, "Reasons": ["FACE_NOT_FOUND"]})
+        elif face.user_id == user_id:
+            removed.append(face_id)
+        elif face.user_id is not None:
+            refused.append(
+                {"FaceId": face_id, "UserId": face.user_id, "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]}
+            )
+    if removed:
+        store.set_faces_user(collection_id, removed, None)
+    return {
+        "DisassociatedFaces": [{"FaceId": face_id} for face_id in removed],
+        "UnsuccessfulFaceDisassociations": refused,
+        "UserStatus": _status(store, collection_id, user_id),
+    }
 
 
 def _max_users(params: dict[str, Any]) -> int:
@@ -318,49 +289,6 @@ def _max_users(params: dict[str, Any]) -> int:
     if value < 1:
         raise InvalidParameterException("MaxUsers must be at least 1")
     return value
-
-
-def rank_users(
-    store: FaceStore,
-    collection_id: str,
-    queries: Sequence[Embedding],
-    *,
-    min_cos: float,
-    max_users: int,
-    exclude_face_ids: Sequence[str] = (),
-    exclude_user_id: str | None = None,
-) -> list[tuple[str, float]]:
-    """Users by their best face cosine to any of ``queries``, best first, at most ``max_users``.
-
-    Exact whenever the store's face search is: each query asks for more faces until its
-    answer is complete or already names ``max_users`` users (then any user missing from it
-    is beaten by those, since a user's score is its best face's).
-    """
-    total = store.count_faces(collection_id)
-    depth = min(total, MAX_SEARCH_DEPTH, max(64, 4 * max_users))
-    best: dict[str, float] = {}
-    pending = list(queries)
-    while pending and depth > 0:
-        unfinished: list[Embedding] = []
-        for query in pending:
-            candidates = store.search(
-                collection_id, query, limit=depth, min_cosine=min_cos, exclude_face_ids=exclude_face_ids
-            )
-            users: set[str] = set()
-            for candidate in candidates:
-                owner = candidate.face.user_id
-                if owner is None or owner == exclude_user_id:
-                    continue
-                users.add(owner)
-                best[owner] = max(best.get(owner, -1.0), candidate.cosine)
-            if len(candidates) >= depth and len(users) < max_users:
-                unfinished.append(query)
-        if depth >= min(total, MAX_SEARCH_DEPTH):
-            break
-        pending = unfinished
-        depth = min(total, MAX_SEARCH_DEPTH, depth * 4)
-    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
-    return ranked[:max_users]
 
 
 def _user_matches(

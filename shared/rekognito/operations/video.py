@@ -32,13 +32,11 @@ from rekognito.operations._video import (
     paginate,
     require_s3_video,
 )
-from rekognito.operations.context import RequestContext
 from rekognito.operations.registry import operation
+from rekognito.request import RequestContext
 from rekognito.video.analysis import JOB_TYPES
 from rekognito.video.decode import VideoSupportMissing, require_video_support
-from rekognito.video.jobs import SUCCEEDED, JobExists, job_store
-from rekognito.video.queue import work_queue
-from rekognito.video.worker import video_source
+from rekognito.video.jobs import SUCCEEDED, JobExists
 
 # Collection policy key: "deny" refuses StartFaceSearch on the collection (docs/governance.md).
 VIDEO_SEARCH_POLICY = "video_search"
@@ -49,7 +47,7 @@ def _start(ctx: RequestContext, params: dict[str, Any], api: str) -> dict[str, A
     settings = services.settings
     s3 = require_s3_video(params)
     ctx.audit["video"] = f"s3://{s3['Bucket']}/{s3['Name']}"
-    queue = work_queue(services)
+    queue = services.video_queue
     if not queue.announces:
         # Local workers run in this installation: it must be able to decode. (Deployed, the
         # worker function carries PyAV and the API function does not.)
@@ -75,10 +73,10 @@ def _start(ctx: RequestContext, params: dict[str, Any], api: str) -> dict[str, A
     # The server reads the video with its own credentials: only what the caller's grants
     # allow (the check of S3Object images); the worker reads it later on the same grant.
     services.security.authorize_object_read(ctx, str(s3["Bucket"]), str(s3["Name"]))
-    video_source(services).size(s3["Bucket"], s3["Name"], s3.get("Version"), settings.video_max_bytes)
+    services.video_source.size(s3["Bucket"], s3["Name"], s3.get("Version"), settings.video_max_bytes)
     token = params.get("ClientRequestToken")
     digest = fingerprint(params)
-    store = job_store(services)
+    store = services.video_jobs
     try:
         job = store.create(
             job_id=uuid.uuid4().hex,
@@ -113,7 +111,7 @@ def _start(ctx: RequestContext, params: dict[str, Any], api: str) -> dict[str, A
 
 
 def _job(ctx: RequestContext, params: dict[str, Any], api: str) -> Any:
-    job = job_store(ctx.services).get(params["JobId"], time.time())
+    job = ctx.services.video_jobs.get(params["JobId"], time.time())
     if job is None or job.api != api:
         raise ResourceNotFoundException(f"Job {params['JobId']} was not found (or its results expired)")
     authorize_read(ctx, job)
@@ -141,7 +139,7 @@ def _envelope(job: Any) -> dict[str, Any]:
 def _results(ctx: RequestContext, job: Any) -> tuple[list[dict[str, Any]], int]:
     if job.state != SUCCEEDED:
         return [], int(job.params["_interval_ms"])
-    result = job_store(ctx.services).result(job.job_id) or {}
+    result = ctx.services.video_jobs.result(job.job_id) or {}
     return list(result.get("items", [])), int(result.get("interval_ms", job.params["_interval_ms"]))
 
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from rekognito.api._generated import AccessDeniedException, InvalidS3ObjectException
-from rekognito.operations.context import Principal, RequestContext
+from rekognito.identity import Principal, RequestInfo
 from rekognito.redact import key_digest
 from rekognito.security.principals import S3_READ, Grant, PrincipalRegistry, grants_allow
 from rekognito.settings import SettingsError
@@ -168,7 +168,7 @@ class GrantAuthorizer:
         self._grants_of = grants_of
         self._drop_bucket = drop_bucket
 
-    def authorize_object_read(self, ctx: RequestContext, bucket: str, key: str) -> None:
+    def authorize_object_read(self, ctx: RequestInfo, bucket: str, key: str) -> None:
         """Raise ``InvalidS3ObjectException`` unless the caller may have ``s3://bucket/key`` read."""
         principal = ctx.principal
         grants = self._grants_of(principal) if principal is not None else ()
@@ -185,7 +185,7 @@ class GrantAuthorizer:
         )
         raise InvalidS3ObjectException(S3_UNREADABLE_MESSAGE)
 
-    def authorize(self, ctx: RequestContext, params: dict[str, Any]) -> None:
+    def authorize(self, ctx: RequestInfo, params: dict[str, Any]) -> None:
         principal = ctx.principal
         if principal is None:
             raise AccessDeniedException(f"User: anonymous is not authorized to perform: {ctx.operation}")

@@ -10,10 +10,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from rekognito.operations.context import Principal
+from rekognito.identity import Principal
+from rekognito.ports import Runtime
 from rekognito.security.audit import audit_scope, audited_change
 from rekognito.security.principals import PrincipalRegistry, write_private
-from rekognito.services import Services
 
 ADMIN = "admin"
 ADMIN_GRANTS = ("*:*",)
@@ -21,11 +21,11 @@ PROFILE = "rekognito"
 BOOTSTRAP_PRINCIPAL = Principal(name="system:bootstrap")
 
 
-def credentials_path(services: Services) -> Path:
+def credentials_path(services: Runtime) -> Path:
     return (services.settings.data_dir / "credentials").resolve()
 
 
-def ensure_admin_principal(services: Services, say: Callable[[str], None]) -> None:
+def ensure_admin_principal(services: Runtime, say: Callable[[str], None]) -> None:
     """Create ``admin`` (full rights) and an AWS credentials file if no principal exists yet."""
     registry = PrincipalRegistry(services.settings.data_dir)
     path = credentials_path(services)

@@ -19,8 +19,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from rekognito.errors import RekognitionError
-from rekognito.operations.context import Principal, RequestContext
-from rekognito.security.hooks import AllowAll, AuditSink, Authenticator, Authorizer, NoAudit
+from rekognito.identity import Principal, RequestInfo
+from rekognito.ports import AuditSink, Authenticator, Authorizer
+from rekognito.security.hooks import AllowAll, NoAudit
 from rekognito.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,14 +49,14 @@ class Security:
             )
             raise
 
-    def authorize(self, ctx: RequestContext, params: dict[str, Any]) -> None:
+    def authorize(self, ctx: RequestInfo, params: dict[str, Any]) -> None:
         self.authorizer.authorize(ctx, params)
 
-    def authorize_object_read(self, ctx: RequestContext, bucket: str, key: str) -> None:
+    def authorize_object_read(self, ctx: RequestInfo, bucket: str, key: str) -> None:
         self.authorizer.authorize_object_read(ctx, bucket, key)
 
 
-def create_security(settings: Settings) -> Any:
+def create_security(settings: Settings) -> Security:
     from rekognito.security.authz import GrantAuthorizer, iam_grants, registry_grants
 
     if settings.auth_mode == "sigv4" and settings.api_access_key_id and settings.api_secret_access_key:

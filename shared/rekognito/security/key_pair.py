@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 
-from rekognito.operations.context import Principal
+from rekognito.identity import Principal
 from rekognito.security.principals import Grant, StoredPrincipal
 
 PRINCIPAL_NAME = "api-key"

@@ -19,11 +19,12 @@ import uuid
 from typing import Any
 
 from rekognito.api._generated import ResourceNotFoundException
-from rekognito.operations.context import Principal, RequestContext
+from rekognito.identity import Principal
 from rekognito.policy import DAY_SECONDS, problems
 from rekognito.policy import retention_days as policy_retention_days
+from rekognito.ports import Runtime
+from rekognito.request import RequestContext
 from rekognito.security.audit.write_ahead import audit_scope
-from rekognito.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def retention_days(policy: dict[str, Any]) -> float | None:
     return policy_retention_days(policy)
 
 
-def purge_expired(services: Services, now: float | None = None) -> dict[str, list[str]]:
+def purge_expired(services: Runtime, now: float | None = None) -> dict[str, list[str]]:
     """Delete the faces past their collection's retention; ``{collection id: deleted face ids}``."""
     now = time.time() if now is None else now
     store = services.store
@@ -98,7 +99,7 @@ def purge_expired(services: Services, now: float | None = None) -> dict[str, lis
 class RetentionThread:
     """Runs :func:`purge_expired` now and then every ``interval`` seconds until stopped."""
 
-    def __init__(self, services: Services, interval: float = PURGE_INTERVAL_SECONDS) -> None:
+    def __init__(self, services: Runtime, interval: float = PURGE_INTERVAL_SECONDS) -> None:
         self._services = services
         self._interval = interval
         self._stop = threading.Event()
@@ -126,5 +127,5 @@ class RetentionThread:
             self._thread.join(timeout)
 
 
-def start_retention_thread(services: Services, interval: float = PURGE_INTERVAL_SECONDS) -> RetentionThread:
+def start_retention_thread(services: Runtime, interval: float = PURGE_INTERVAL_SECONDS) -> RetentionThread:
     return RetentionThread(services, interval).start()

@@ -169,14 +169,14 @@ class local_rekognition:  # noqa: N801 - used like a function, as a context mana
             models = SharedModels(settings, face_analyzer=analyzer)
             services = _LocalServices(settings, models=models, object_reader=reader)
         # Stored-video jobs read their video as the photo operations read S3Object images.
-        services.provide("video_source", _S3VideoSource(reader))
+        services.video_source = _S3VideoSource(reader)
         return services
 
     def _start_video_worker(self, services: Services) -> None:
         """Stored-video jobs (Start*/Get*) run on one worker thread, as under ``rekognito
         serve``; it starts with the first job, so tests that use no video pay nothing."""
         self._video = _VideoOnDemand(services)
-        services.provide("video_queue", self._video)
+        services.video_queue = self._video
 
     def __enter__(self) -> LocalRekognition:
         if self._local is not None:
@@ -196,7 +196,7 @@ class local_rekognition:  # noqa: N801 - used like a function, as a context mana
                 local = self._start_http(services, data_dir)
             else:
                 local = LocalRekognition("inprocess", services, data_dir, None)
-                _ROUTER.activate(local)
+                _ROUTER.activate(local.services)
         except BaseException:
             self._cleanup(services)
             raise
@@ -236,7 +236,7 @@ class local_rekognition:  # noqa: N801 - used like a function, as a context mana
         if local is None:
             return
         if local.mode == "inprocess":
-            _ROUTER.deactivate(local)
+            _ROUTER.deactivate(local.services)
         self._cleanup(local.services)
 
     def _cleanup(self, services: Services) -> None:

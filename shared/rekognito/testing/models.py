@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rekognito.services import Services
+from rekognito.services import Kind, Services
 from rekognito.settings import Settings
 
 if TYPE_CHECKING:
@@ -63,10 +63,6 @@ class SharedModels:
         return self.component("face_analyzer", FaceAnalyzer.from_settings)
 
 
-def _is_model(factory: Callable[[Settings], Any]) -> bool:
-    return str(getattr(factory, "__module__", "") or "").startswith("rekognito.inference.")
-
-
 class _LocalServices(Services):
     """Services whose models come from a :class:`SharedModels` and are never closed with them."""
 
@@ -74,7 +70,7 @@ class _LocalServices(Services):
         super().__init__(settings, **kwargs)
         self._models = models
 
-    def component(self, name: str, factory: Callable[[Settings], T]) -> T:
-        if _is_model(factory):
+    def _component(self, name: str, kind: Kind, factory: Callable[[Settings], T]) -> T:
+        if kind == "model":
             return self._models.component(name, factory)
-        return super().component(name, factory)
+        return super()._component(name, kind, factory)

@@ -13,8 +13,6 @@ from rekognito.services import Services
 if TYPE_CHECKING:
     from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
-    from rekognito.testing.local import LocalRekognition
-
 _SEND_EVENT = "before-send.rekognition"
 _ANSWERED_URL = "http://answered-in-process.rekognito.invalid"
 
@@ -77,7 +75,8 @@ class _InProcessRouter:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._active: list[LocalRekognition] = []
+        # The containers of the active blocks, innermost last.
+        self._active: list[Services] = []
         self._sessions: list[Any] = []
 
     def __call__(
@@ -86,10 +85,10 @@ class _InProcessRouter:
         if not event_name.startswith(_SEND_EVENT + "."):
             return None
         with self._lock:
-            local = self._active[-1] if self._active else None
-        if local is None:
+            services = self._active[-1] if self._active else None
+        if services is None:
             return None
-        response = _answer(local.services, request)
+        response = _answer(services, request)
         # botocore calls every before-send handler even after one answered, and takes the
         # first answer. moto's handler comes after ours and would treat the request as one
         # for its own (canned) Rekognition, failing on operations it lacks: point the
@@ -97,16 +96,16 @@ class _InProcessRouter:
         request.url = _ANSWERED_URL + (urlsplit(request.url).path or "/")
         return response
 
-    def activate(self, local: LocalRekognition) -> None:
+    def activate(self, services: Services) -> None:
         with self._lock:
             if not self._active:
                 self._install()
-            self._active.append(local)
+            self._active.append(services)
 
-    def deactivate(self, local: LocalRekognition) -> None:
+    def deactivate(self, services: Services) -> None:
         with self._lock:
-            if local in self._active:
-                self._active.remove(local)
+            if services in self._active:
+                self._active.remove(services)
             if not self._active:
                 self._uninstall()
 

@@ -31,8 +31,8 @@ from rekognito.operations._faces import (
     quality_reasons,
     similarity,
 )
-from rekognito.operations.context import RequestContext
-from rekognito.services import Services
+from rekognito.ports import Runtime
+from rekognito.request import RequestContext
 from rekognito.video.decode import SampledFrame
 from rekognito.video.jobs import Job
 from rekognito.video.tracking import FaceTracker, Observation, Track, link_tracks
@@ -53,10 +53,10 @@ DEFAULT_MODERATION_CONFIDENCE = 50.0
 
 class Analysis(Protocol):
     def segment(
-        self, services: Services, job: Job, frames: Iterable[SampledFrame], interval_ms: int
+        self, services: Runtime, job: Job, frames: Iterable[SampledFrame], interval_ms: int
     ) -> Any: ...
 
-    def merge(self, services: Services, job: Job, parts: list[Any], interval_ms: int) -> dict[str, Any]: ...
+    def merge(self, services: Runtime, job: Job, parts: list[Any], interval_ms: int) -> dict[str, Any]: ...
 
 
 def _box_ratios(box: dict[str, float]) -> tuple[float, float, float, float]:
@@ -71,7 +71,7 @@ def _concat(parts: list[Any]) -> dict[str, Any]:
 
 
 class FaceDetectionAnalysis:
-    def segment(self, services: Services, job: Job, frames: Iterable[SampledFrame], interval_ms: int) -> Any:
+    def segment(self, services: Runtime, job: Job, frames: Iterable[SampledFrame], interval_ms: int) -> Any:
         analyzer = services.face_analyzer
         items = []
         for frame in frames:
@@ -79,18 +79,18 @@ class FaceDetectionAnalysis:
                 items.append({"Timestamp": frame.timestamp_ms, "Face": face.face_detail()})
         return items
 
-    def merge(self, services: Services, job: Job, parts: list[Any], interval_ms: int) -> dict[str, Any]:
+    def merge(self, services: Runtime, job: Job, parts: list[Any], interval_ms: int) -> dict[str, Any]:
         return _concat(parts)
 
 
-def _search_context(services: Services, job: Job) -> RequestContext:
+def _search_context(services: Runtime, job: Job) -> RequestContext:
     return RequestContext(services=services, request_id=job.job_id, operation="StartFaceSearch")
 
 
 class FaceSearchAnalysis:
     """Faces tracked per segment, searched when new and every few samples, identified per person."""
 
-    def segment(self, services: Services, job: Job, frames: Iterable[SampledFrame], interval_ms: int) -> Any:
+    def segment(self, services: Runtime, job: Job, frames: Iterable[SampledFrame], interval_ms: int) -> Any:
         collection_id = str(job.collection_id)
         store = services.store
         collection = store.get_collection(collection_id)
@@ -155,7 +155,7 @@ class FaceSearchAnalysis:
             track._sum = np.asarray(data["centroid"], dtype=np.float32) * max(1, int(data["embedded"]))
         return track
 
-    def merge(self, services: Services, job: Job, parts: list[Any], interval_ms: int) -> dict[str, Any]:
+    def merge(self, services: Runtime, job: Job, parts: list[Any], interval_ms: int) -> dict[str, Any]:
         collection_id = str(job.collection_id)
         store = services.store
         try:
@@ -269,10 +269,8 @@ def _label_filter(params: dict[str, Any]) -> Any:
 
 
 class LabelDetectionAnalysis:
-    def segment(self, services: Services, job: Job, frames: Iterable[SampledFrame], interval_ms: int) -> Any:
-        from rekognito.inference.labels import LabelDetector
-
-        detector = services.component("label_detector", LabelDetector.from_settings)
+    def segment(self, services: Runtime, job: Job, frames: Iterable[SampledFrame], interval_ms: int) -> Any:
+        detector = services.label_detector
         min_confidence = float(job.params.get("MinConfidence", DEFAULT_LABEL_CONFIDENCE))
         keep = _label_filter(job.params)
         items = []
@@ -282,18 +280,17 @@ class LabelDetectionAnalysis:
                     items.append(_label_item(frame.timestamp_ms, label))
         return items
 
-    def merge(self, services: Services, job: Job, parts: list[Any], interval_ms: int) -> dict[str, Any]:
+    def merge(self, services: Runtime, job: Job, parts: list[Any], interval_ms: int) -> dict[str, Any]:
         return _concat(parts)
 
 
 class TextDetectionAnalysis:
-    def segment(self, services: Services, job: Job, frames: Iterable[SampledFrame], interval_ms: int) -> Any:
+    def segment(self, services: Runtime, job: Job, frames: Iterable[SampledFrame], interval_ms: int) -> Any:
         # The same lines, words, rotated polygons, Filters and 100-word limit as DetectText,
         # per frame.
-        from rekognito.inference.text import TextReader
         from rekognito.operations.text import TextFilters, text_detections
 
-        reader = services.component("text_reader", TextReader.from_settings)
+        reader = services.text_reader
         filters = job.params.get("Filters") or {}
         items = []
         for frame in frames:
@@ -305,15 +302,13 @@ class TextDetectionAnalysis:
                 items.append({"Timestamp": frame.timestamp_ms, "TextDetection": detection})
         return items
 
-    def merge(self, services: Services, job: Job, parts: list[Any], interval_ms: int) -> dict[str, Any]:
+    def merge(self, services: Runtime, job: Job, parts: list[Any], interval_ms: int) -> dict[str, Any]:
         return _concat(parts)
 
 
 class ContentModerationAnalysis:
-    def segment(self, services: Services, job: Job, frames: Iterable[SampledFrame], interval_ms: int) -> Any:
-        from rekognito.inference.moderation import NsfwClassifier
-
-        classifier = services.component("nsfw_classifier", NsfwClassifier.from_settings)
+    def segment(self, services: Runtime, job: Job, frames: Iterable[SampledFrame], interval_ms: int) -> Any:
+        classifier = services.moderation_classifier
         min_confidence = float(job.params.get("MinConfidence", DEFAULT_MODERATION_CONFIDENCE))
         items = []
         for frame in frames:
@@ -332,7 +327,7 @@ class ContentModerationAnalysis:
                 )
         return items
 
-    def merge(self, services: Services, job: Job, parts: list[Any], interval_ms: int) -> dict[str, Any]:
+    def merge(self, services: Runtime, job: Job, parts: list[Any], interval_ms: int) -> dict[str, Any]:
         return _concat(parts)
 
 

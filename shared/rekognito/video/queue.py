@@ -4,21 +4,14 @@ Under ``rekognito serve`` workers poll the job store, so nothing needs announcin
 (:class:`PollingQueue`). Deployed, each piece is an SQS message (:class:`SqsWorkQueue`,
 ``REKOGNITO_VIDEO_QUEUE_URL``) that starts a worker function: ``plan`` when a job starts,
 one ``segment`` message per segment once it is planned (segments then run in parallel
-invocations), ``finish`` when the last segment is done.
+invocations), ``finish`` when the last segment is done. Both implement
+:class:`rekognito.ports.WorkQueue`.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
-
-from rekognito.services import Services
-
-
-class WorkQueue(Protocol):
-    announces: bool
-
-    def submit(self, job_id: str, kind: str, index: int | None = None) -> None: ...
+from typing import Any
 
 
 class PollingQueue:
@@ -42,14 +35,3 @@ class SqsWorkQueue:
         if index is not None:
             body["Segment"] = index
         self._client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
-
-
-def work_queue(services: Services) -> WorkQueue:
-    def create(settings: Any) -> WorkQueue:
-        if not settings.video_queue_url:
-            return PollingQueue()
-        import boto3
-
-        return SqsWorkQueue(boto3.client("sqs", region_name=settings.region), settings.video_queue_url)
-
-    return services.component("video_queue", create)

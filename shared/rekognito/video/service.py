@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rekognito.services import Services
 from rekognito.video.notify import SnsNotifier
 from rekognito.video.source import S3VideoSource
 from rekognito.video.worker import WorkerThreads, start_video_workers
 
+if TYPE_CHECKING:
+    from rekognito.local_aws import LocalAws
 
-def start_local_video(services: Services, local_aws: Any) -> WorkerThreads | None:
+
+def start_local_video(services: Services, local_aws: LocalAws | None) -> WorkerThreads | None:
     """Start the worker threads; with the local AWS, read videos from its S3 (with the
     server's key, after the caller's read grant was checked at Start) and notify its SNS.
 
@@ -19,10 +22,6 @@ def start_local_video(services: Services, local_aws: Any) -> WorkerThreads | Non
     (docs/video.md).
     """
     if local_aws is not None:
-        services.provide("video_source", S3VideoSource(local_aws.s3))
-        services.provide("video_notifier", SnsNotifier(services.component("local_sns_client", _missing)))
+        services.video_source = S3VideoSource(local_aws.s3)
+        services.video_notifier = SnsNotifier(local_aws.sns)
     return start_video_workers(services)
-
-
-def _missing(settings: Any) -> Any:
-    raise RuntimeError("the local AWS did not provide its SNS client")

@@ -31,14 +31,13 @@ from typing import Any
 
 from rekognito.api._generated import VideoTooLargeException
 from rekognito.errors import RekognitionError
-from rekognito.operations.context import Principal, RequestContext
-from rekognito.services import Services
+from rekognito.identity import Principal
+from rekognito.ports import Runtime, VideoJobStore
+from rekognito.request import RequestContext
 from rekognito.video.analysis import JOB_TYPES
 from rekognito.video.decode import SampledFrame, VideoDecodeError, VideoSupportMissing, probe, sample_frames
-from rekognito.video.jobs import Job, VideoJobStore, Work, job_store
-from rekognito.video.notify import SnsNotifier, completion_message
-from rekognito.video.queue import work_queue
-from rekognito.video.source import S3VideoSource
+from rekognito.video.jobs import Job, Work
+from rekognito.video.notify import completion_message
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +86,6 @@ class Heartbeat:
         self._thread.join(timeout=10)
 
 
-def video_source(services: Services) -> S3VideoSource:
-    return services.component("video_source", S3VideoSource.from_settings)
-
-
-def notifier(services: Services) -> SnsNotifier:
-    return services.component("video_notifier", SnsNotifier.from_settings)
-
-
 def _s3(job: Job) -> dict[str, Any]:
     s3: dict[str, Any] = job.params["Video"]["S3Object"]
     return s3
@@ -110,12 +101,12 @@ def segment_bounds(duration_ms: int, segment_ms: int) -> list[tuple[int, int]]:
 
 class VideoWorker:
     def __init__(
-        self, services: Services, *, worker_id: str | None = None, clock: Callable[[], float] = time.time
+        self, services: Runtime, *, worker_id: str | None = None, clock: Callable[[], float] = time.time
     ) -> None:
         self.services = services
         self.settings = services.settings
-        self.store = job_store(services)
-        self.queue = work_queue(services)
+        self.store = services.video_jobs
+        self.queue = services.video_queue
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.clock = clock
         self.tmp_dir = self.settings.data_dir / "video" / "tmp"
@@ -204,7 +195,7 @@ class VideoWorker:
                     other.unlink(missing_ok=True)
             s3 = _s3(job)
             partial = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.part")
-            video_source(self.services).download(
+            self.services.video_source.download(
                 s3["Bucket"], s3["Name"], s3.get("Version"), partial, self.settings.video_max_bytes
             )
             os.replace(partial, path)
@@ -315,7 +306,7 @@ class VideoWorker:
         if finished is None or finished.job_status == "IN_PROGRESS" or not channel:
             return
         try:
-            notifier(self.services).publish(
+            self.services.video_notifier.publish(
                 channel["SNSTopicArn"], completion_message(finished, finished.api)
             )
         except Exception:
@@ -327,7 +318,9 @@ class VideoWorker:
             channel = job.params.get("NotificationChannel")
             if channel:
                 try:
-                    notifier(self.services).publish(channel["SNSTopicArn"], completion_message(job, job.api))
+                    self.services.video_notifier.publish(
+                        channel["SNSTopicArn"], completion_message(job, job.api)
+                    )
                 except Exception:
                     log.exception("video notification failed", extra={"job_id": job.job_id})
                     continue
@@ -360,7 +353,7 @@ def _status_message(error: Exception) -> str:
 class WorkerThreads:
     """``count`` workers as daemon threads (``rekognito serve``)."""
 
-    def __init__(self, services: Services, count: int) -> None:
+    def __init__(self, services: Runtime, count: int) -> None:
         self._stop = threading.Event()
         self.workers = [VideoWorker(services) for _ in range(count)]
         self._threads = [
@@ -379,7 +372,7 @@ class WorkerThreads:
             thread.join(timeout)
 
 
-def start_video_workers(services: Services) -> WorkerThreads | None:
+def start_video_workers(services: Runtime) -> WorkerThreads | None:
     count = services.settings.video_workers
     return WorkerThreads(services, count).start() if count > 0 else None
 

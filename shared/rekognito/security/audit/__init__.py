@@ -6,17 +6,14 @@
 * :mod:`.sinks`: the file and DynamoDB sinks;
 * :mod:`.write_ahead` and :mod:`.store`: no change without a durable entry first.
 
-This module keeps the names the rest of the code imports and the helpers that record
-changes made outside an API request.
+This module keeps the names the rest of the code imports, and who runs a CLI command.
 """
 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
 
-from rekognito.operations.context import Principal, RequestContext
+from rekognito.identity import Principal
 from rekognito.security.audit.chain import (
     GENESIS,
     Checkpoint,
@@ -37,9 +34,6 @@ from rekognito.security.audit.write_ahead import (
     audited_change,
     current_scope,
 )
-
-if TYPE_CHECKING:
-    from rekognito.services import Services
 
 __all__ = [
     "GENESIS",
@@ -63,7 +57,6 @@ __all__ = [
     "iso_time",
     "mentions",
     "parse_since",
-    "record_face_changes",
     "select",
     "verify_lines",
 ]
@@ -76,34 +69,3 @@ def cli_principal() -> Principal:
     except (KeyError, OSError):
         user = "unknown"
     return Principal(name=f"cli:{user}")
-
-
-def record_face_changes(
-    services: Services,
-    *,
-    operation: str,
-    principal: str,
-    request_id: str,
-    collection_id: str,
-    indexed: Sequence[str] = (),
-    removed: Sequence[str] = (),
-    image: Mapping[str, Any] | None = None,
-) -> None:
-    """Audit faces added or removed outside an API request (drop folder, bulk import).
-
-    The store writes were already preceded by their write-ahead entries; this entry says
-    who made them and from which image (an S3 object is named by its keyed pseudonym).
-    """
-    if not indexed and not removed:
-        return
-    ctx = RequestContext(
-        services=services, request_id=request_id, operation=operation, principal=Principal(name=principal)
-    )
-    params: dict[str, Any] = {"CollectionId": collection_id}
-    if image is not None:
-        params["Image"] = dict(image)
-    outcome = {
-        "FaceRecords": [{"Face": {"FaceId": face_id}} for face_id in indexed],
-        "DeletedFaces": list(removed),
-    }
-    services.audit.record(ctx, params, outcome, None)

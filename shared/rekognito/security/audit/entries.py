@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from rekognito.operations.context import RequestContext
+from rekognito.identity import RequestInfo
 from rekognito.policy import json_safe
 from rekognito.security.authz import collection_from_arn
 
@@ -92,7 +92,7 @@ def _scalar_details(details: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def describe_request(
-    ctx: RequestContext,
+    ctx: RequestInfo,
     params: Mapping[str, Any],
     result: Mapping[str, Any] | None,
     error: str | None,

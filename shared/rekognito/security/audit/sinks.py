@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from rekognito.operations.context import RequestContext
+from rekognito.identity import RequestInfo
 from rekognito.policy import json_safe
 from rekognito.security.audit.chain import (
     GENESIS,
@@ -83,7 +83,7 @@ class FileAuditSink:
         return self.key.s3_name(bucket, key)
 
     def record(
-        self, ctx: RequestContext, params: dict[str, Any], result: dict[str, Any] | None, error: str | None
+        self, ctx: RequestInfo, params: dict[str, Any], result: dict[str, Any] | None, error: str | None
     ) -> None:
         self.append(describe_request(ctx, params, result, error, self._clock(), self.s3_name))
 
@@ -175,7 +175,7 @@ class DynamoDBAuditSink:
         return self.key.s3_name(bucket, key)
 
     def record(
-        self, ctx: RequestContext, params: dict[str, Any], result: dict[str, Any] | None, error: str | None
+        self, ctx: RequestInfo, params: dict[str, Any], result: dict[str, Any] | None, error: str | None
     ) -> None:
         self.append(describe_request(ctx, params, result, error, self._clock(), self.s3_name))
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rekognito.api._generated import InternalServerError
-from rekognito.operations.context import Principal
+from rekognito.identity import Principal
 from rekognito.security.audit.entries import iso_time
 
 log = logging.getLogger("rekognito.security.audit")

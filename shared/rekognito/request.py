@@ -1,4 +1,4 @@
-"""What an operation receives besides its parameters."""
+"""What an operation receives besides its parameters: the request and the services it may use."""
 
 from __future__ import annotations
 
@@ -8,22 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rekognito.api._generated import InvalidParameterException
+from rekognito.identity import Principal
 from rekognito.images import MAX_IMAGE_BYTES, MAX_S3_IMAGE_BYTES, DecodedImage, decode_image
-from rekognito.services import Services
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: an access key id (local SigV4) or an IAM ARN (API Gateway)."""
-
-    name: str
-    access_key_id: str | None = None
-    arn: str | None = None
+from rekognito.ports import Runtime
 
 
 @dataclass
 class RequestContext:
-    services: Services
+    """One request: who asks (a :class:`rekognito.identity.RequestInfo`) and, through
+    ``services``, the ports it may use (the container of ``rekognito.services`` is one)."""
+
+    services: Runtime
     request_id: str
     operation: str
     principal: Principal | None = None
