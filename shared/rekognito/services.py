@@ -161,9 +161,10 @@ def _replay_cache(services: Services) -> ReplayCache:
 
 
 def _drop_bucket(services: Services) -> DropBucket:
-    from rekognito.ingest.s3 import DropBucket, s3_client_from_settings
+    from rekognito.aws_clients import s3_client
+    from rekognito.ingest.s3 import DropBucket
 
-    return DropBucket(s3_client_from_settings(services.settings))
+    return DropBucket(s3_client(services.settings))
 
 
 def _metrics_sink(services: Services) -> MetricsSink:

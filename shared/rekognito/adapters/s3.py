@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rekognito.api._generated import ImageTooLargeException, InvalidS3ObjectException
+from rekognito.aws_clients import s3_client
 from rekognito.settings import Settings
 
 
@@ -18,15 +17,7 @@ class S3ObjectReader:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3ObjectReader:
-        client = boto3.client(
-            "s3",
-            region_name=settings.region,
-            endpoint_url=settings.s3_endpoint_url,
-            config=Config(
-                retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30
-            ),
-        )
-        return cls(client)
+        return cls(s3_client(settings))
 
     def read_object(self, bucket: str, key: str, version: str | None, max_bytes: int) -> bytes:
         args: dict[str, Any] = {"Bucket": bucket, "Key": key}

@@ -8,7 +8,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from rekognito.api._generated import ImageTooLargeException
-from rekognito.settings import Settings
 
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 
@@ -18,18 +17,6 @@ class CurrentObject:
     data: bytes
     version_id: str | None
     etag: str
-
-
-def s3_client_from_settings(settings: Settings) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        region_name=settings.region,
-        endpoint_url=settings.s3_endpoint_url,
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
-    )
 
 
 def _missing(exc: ClientError) -> bool:

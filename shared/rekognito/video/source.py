@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rekognito.api._generated import InvalidS3ObjectException, VideoTooLargeException
+from rekognito.aws_clients import s3_client
 from rekognito.settings import Settings
 
 CHUNK_BYTES = 1024 * 1024
@@ -42,18 +43,7 @@ class S3VideoSource:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3VideoSource:
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.client(
-            "s3",
-            region_name=settings.region,
-            endpoint_url=settings.s3_endpoint_url,
-            config=Config(
-                retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60
-            ),
-        )
-        return cls(client)
+        return cls(s3_client(settings, read_timeout=60))
 
     def size(self, bucket: str, key: str, version: str | None, max_bytes: int) -> int:
         """The object's size; InvalidS3ObjectException if unreadable, VideoTooLarge if over."""
