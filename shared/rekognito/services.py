@@ -125,7 +125,7 @@ def _label_detector(settings: Settings) -> LabelModel:
 
 
 def _text_reader(settings: Settings) -> TextModel:
-    from rekognito.inference.ocr import TextReader
+    from rekognito.inference.text import TextReader
 
     return TextReader.from_settings(settings)
 

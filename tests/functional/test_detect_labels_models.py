@@ -1,4 +1,4 @@
-"""DetectLabels, DetectText and DetectModerationLabels with the real models on real photos.
+"""DetectLabels and DetectModerationLabels with the real models on real photos.
 
 Needs the model packages (requirements/models.txt), the built label models
 (scripts/build-label-models) and the test-data packages (requirements/test-data.txt);
@@ -8,16 +8,14 @@ fails with the reason when one is missing.
 from __future__ import annotations
 
 import importlib.util
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
 from rekognito.inference.models import ModelUnavailableError, model_path
-from rekognito.operations.labels import detect_labels, detect_moderation_labels, detect_text
+from rekognito.operations.labels import detect_labels, detect_moderation_labels
 from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
@@ -30,8 +28,6 @@ _MODELS = (
     "mobilenet-v2-imagenet",
     "centernet-mbv3-coco",
     "yunet-2023mar",
-    "ppocrv4-det",
-    "ppocrv4-rec",
     "open-nsfw",
 )
 
@@ -195,37 +191,6 @@ def test_image_properties_of_a_photo(ctx: RequestContext) -> None:
     assert 0 < props["Quality"]["Brightness"] < 100 and 0 < props["Quality"]["Sharpness"] <= 100
     assert 1 <= len(props["DominantColors"]) <= 10
     assert abs(sum(c["PixelPercent"] for c in props["DominantColors"]) - 100) < 0.5
-
-
-def _text_image() -> tuple[bytes, list[str]]:
-    sans = ImageFont.truetype(str(package_file("matplotlib", "mpl-data/fonts/ttf/DejaVuSans.ttf")), 44)
-    serif = ImageFont.truetype(str(package_file("matplotlib", "mpl-data/fonts/ttf/DejaVuSerif.ttf")), 36)
-    lines = [
-        ("Self hosted face search", sans, (40, 40)),
-        ("Rekognito reads 42 words", serif, (40, 140)),
-        ("Quick brown fox, lazy dog.", sans, (40, 240)),
-        ("Version 2 of the API", serif, (60, 330)),
-    ]
-    image = Image.new("RGB", (900, 420), "white")
-    draw = ImageDraw.Draw(image)
-    for text, font, position in lines:
-        draw.text(position, text, font=font, fill="black")
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue(), [text for text, _, _ in lines]
-
-
-def test_rendered_text_is_read_word_for_word(ctx: RequestContext) -> None:
-    data, expected = _text_image()
-    body = detect_text(ctx, {"Image": {"Bytes": data}})
-    assert_output_shape("DetectText", body)
-    lines = [d for d in body["TextDetections"] if d["Type"] == "LINE"]
-    words = [d for d in body["TextDetections"] if d["Type"] == "WORD"]
-    assert [line["DetectedText"] for line in lines] == expected
-    assert [w["DetectedText"] for w in words] == " ".join(expected).split()
-    assert all(line["Confidence"] > 90 for line in lines)
-    tops = [line["Geometry"]["BoundingBox"]["Top"] for line in lines]
-    assert tops == sorted(tops)
 
 
 def test_ordinary_photos_are_not_flagged(ctx: RequestContext) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.functional.test_detect_labels_models import _iou, _text_image, astronaut, chelsea, coffee
+from tests.functional.test_detect_labels_models import _iou, astronaut, chelsea, coffee
 
 
 def test_detect_labels_over_http(client: Any) -> None:
@@ -33,15 +33,7 @@ def test_detect_labels_over_http(client: Any) -> None:
     assert [label["Name"] for label in only_animals["Labels"]] == ["Cat"]
 
 
-def test_detect_text_and_moderation_over_http(client: Any) -> None:
-    image, expected_lines = _text_image()
-    detections = client.detect_text(Image={"Bytes": image})["TextDetections"]
-    lines = [d["DetectedText"] for d in detections if d["Type"] == "LINE"]
-    assert lines == expected_lines
-    words = [d for d in detections if d["Type"] == "WORD"]
-    assert all("ParentId" in w for w in words)
-    assert " ".join(w["DetectedText"] for w in words) == " ".join(expected_lines)
-
+def test_detect_moderation_over_http(client: Any) -> None:
     moderation = client.detect_moderation_labels(Image={"Bytes": coffee().read_bytes()})
     assert moderation["ModerationLabels"] == []
     assert moderation["ModerationModelVersion"]

@@ -1,4 +1,4 @@
-"""DetectLabels / DetectText / DetectModerationLabels handlers with fake models."""
+"""DetectLabels / DetectModerationLabels handlers with fake models."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from PIL import Image
 from rekognito.api._generated import InvalidParameterException
 from rekognito.inference.labels import CocoDetector, ImageNetClassifier, LabelDetector, load_taxonomy
 from rekognito.inference.moderation import NsfwClassifier
-from rekognito.inference.ocr import TextDetector, TextReader, TextRecognizer
-from rekognito.operations.labels import detect_labels, detect_moderation_labels, detect_text
+from rekognito.operations.labels import detect_labels, detect_moderation_labels
 from rekognito.request import RequestContext
 from rekognito.services import Services
 from rekognito.settings import Settings
@@ -40,15 +39,6 @@ def ctx(tmp_path: Path) -> RequestContext:
         ImageNetClassifier(FakeSession([_imagenet_logits(taxonomy.imagenet_labels.index("Tabby"))])),
         CocoDetector(FakeSession([heat, wh])),
         taxonomy,
-    )
-    det_map = np.zeros((1, 1, 96, 128), np.float32)
-    det_map[0, 0, 40:56, 10:100] = 0.9
-    rec = np.zeros((1, 6, 5), np.float32)
-    for t, c in enumerate([1, 2, 4, 3, 1, 0]):  # "ab" " " "c" "a"
-        rec[0, t, c] = 1.0
-    services.text_reader = TextReader(
-        TextDetector(FakeSession([det_map])),
-        TextRecognizer(FakeSession([rec]), characters=["a", "b", "c"]),
     )
     services.moderation_classifier = NsfwClassifier(FakeSession([np.array([[0.1, 0.9]], np.float32)]))
     return RequestContext(services=services, request_id="r", operation="test")
@@ -104,27 +94,6 @@ def test_settings_without_feature_is_rejected(ctx: RequestContext) -> None:
             ctx,
             {"Image": {"Bytes": _png()}, "Features": ["GENERAL_LABELS"], "Settings": {"ImageProperties": {}}},
         )
-
-
-def test_detect_text_lines_and_words(ctx: RequestContext) -> None:
-    body = detect_text(ctx, {"Image": {"Bytes": _png()}})
-    assert_output_shape("DetectText", body)
-    lines = [d for d in body["TextDetections"] if d["Type"] == "LINE"]
-    words = [d for d in body["TextDetections"] if d["Type"] == "WORD"]
-    assert [line["DetectedText"] for line in lines] == ["ab ca"]
-    assert [w["DetectedText"] for w in words] == ["ab", "ca"]
-    assert all(w["ParentId"] == lines[0]["Id"] for w in words)
-    assert len(lines[0]["Geometry"]["Polygon"]) == 4
-    filtered = detect_text(
-        ctx,
-        {
-            "Image": {"Bytes": _png()},
-            "Filters": {
-                "RegionsOfInterest": [{"BoundingBox": {"Left": 0.9, "Top": 0.9, "Width": 0.1, "Height": 0.1}}]
-            },
-        },
-    )
-    assert filtered["TextDetections"] == []
 
 
 def test_detect_moderation_labels(ctx: RequestContext) -> None:

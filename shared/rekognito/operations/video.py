@@ -22,7 +22,7 @@ from rekognito.api._generated import (
 )
 from rekognito.inference.labels import LABEL_MODEL_VERSION
 from rekognito.inference.moderation import MODERATION_MODEL_VERSION
-from rekognito.inference.ocr import TEXT_MODEL_VERSION
+from rekognito.inference.text import TEXT_MODEL_VERSION
 from rekognito.operations._faces import check_model, effective_threshold
 from rekognito.operations._video import (
     aggregate_segments,

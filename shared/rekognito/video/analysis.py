@@ -284,70 +284,22 @@ class LabelDetectionAnalysis:
         return _concat(parts)
 
 
-def _geometry(box: Any, width: int, height: int) -> dict[str, Any]:
-    left, top = box.left / width, box.top / height
-    right, bottom = box.right / width, box.bottom / height
-    return {
-        "BoundingBox": {"Width": right - left, "Height": bottom - top, "Left": left, "Top": top},
-        "Polygon": [
-            {"X": left, "Y": top},
-            {"X": right, "Y": top},
-            {"X": right, "Y": bottom},
-            {"X": left, "Y": bottom},
-        ],
-    }
-
-
 class TextDetectionAnalysis:
     def segment(self, services: Runtime, job: Job, frames: Iterable[SampledFrame], interval_ms: int) -> Any:
+        # The same lines, words, rotated polygons, Filters and 100-word limit as DetectText,
+        # per frame.
+        from rekognito.operations.text import TextFilters, text_detections
+
         reader = services.text_reader
-        word_filter = (job.params.get("Filters") or {}).get("WordFilter") or {}
-        min_confidence = float(word_filter.get("MinConfidence", 0.0))
-        min_height = float(word_filter.get("MinBoundingBoxHeight", 0.0))
-        min_width = float(word_filter.get("MinBoundingBoxWidth", 0.0))
+        filters = job.params.get("Filters") or {}
         items = []
         for frame in frames:
             width, height = frame.image.width, frame.image.height
-            next_id = 0
-            for line in reader.read(frame.image):
-                words = [
-                    w
-                    for w in line.words
-                    if 100.0 * w.confidence >= min_confidence
-                    and (w.box.bottom - w.box.top) / height >= min_height
-                    and (w.box.right - w.box.left) / width >= min_width
-                ]
-                if not words:
-                    continue
-                line_id = next_id
-                next_id += 1
-                items.append(
-                    {
-                        "Timestamp": frame.timestamp_ms,
-                        "TextDetection": {
-                            "DetectedText": " ".join(w.text for w in words),
-                            "Type": "LINE",
-                            "Id": line_id,
-                            "Confidence": float(100.0 * sum(w.confidence for w in words) / len(words)),
-                            "Geometry": _geometry(line.box, width, height),
-                        },
-                    }
-                )
-                for word in words:
-                    items.append(
-                        {
-                            "Timestamp": frame.timestamp_ms,
-                            "TextDetection": {
-                                "DetectedText": word.text,
-                                "Type": "WORD",
-                                "Id": next_id,
-                                "ParentId": line_id,
-                                "Confidence": float(100.0 * word.confidence),
-                                "Geometry": _geometry(word.box, width, height),
-                            },
-                        }
-                    )
-                    next_id += 1
+            lines = reader.read(frame.image)
+            for detection in text_detections(
+                lines, TextFilters.from_params(filters, width, height), width, height
+            ):
+                items.append({"Timestamp": frame.timestamp_ms, "TextDetection": detection})
         return items
 
     def merge(self, services: Runtime, job: Job, parts: list[Any], interval_ms: int) -> dict[str, Any]:
