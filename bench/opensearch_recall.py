@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench._report import machine, summary  # noqa: E402
 from bench._vectors import Matrix, Workload, filler, ground_truth, plant_faces, synthetic  # noqa: E402
+from rekognito.adapters.opensearch.mapping import VectorSpec  # noqa: E402
 from rekognito.domain import BoundingBox, Collection, StoredFace  # noqa: E402
 
 
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=("lucene", "faiss"), default="lucene")
     parser.add_argument("--space", choices=("innerproduct", "cosinesimil"), default="innerproduct")
     parser.add_argument("--m", type=int, default=16)
-    parser.add_argument("--ef-construction", type=int, default=128)
+    parser.add_argument("--ef-construction", type=int, default=VectorSpec().ef_construction)
     parser.add_argument("--batch", type=int, default=2000, help="faces per put_faces call")
     parser.add_argument("--bulk-threads", type=int, default=2)
     parser.add_argument("--url", help="an OpenSearch node to use instead of starting one")

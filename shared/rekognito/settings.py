@@ -74,7 +74,10 @@ class Settings:
     # k-NN plugin's native libraries, which Maven Central's plugin zip lacks.
     opensearch_engine: OpenSearchEngine = "lucene"
     opensearch_index_prefix: str = "rekognito"
-    opensearch_ef_search: int = 512
+    # HNSW candidates per search (k) and graph quality of new indexes: docs/benchmarks.md,
+    # "k against misses and latency".
+    opensearch_ef_search: int = 768
+    opensearch_ef_construction: int = 128
     opensearch_rescore: bool = False
     # Replicas of new indexes (None: the cluster's default, 1 on OpenSearch).
     opensearch_replicas: int | None = None
@@ -150,7 +153,8 @@ class Settings:
             opensearch_password=_optional(env, "REKOGNITO_OPENSEARCH_PASSWORD"),
             opensearch_engine=_choice(env, "REKOGNITO_OPENSEARCH_ENGINE", "lucene", ("faiss", "lucene")),  # type: ignore[arg-type]
             opensearch_index_prefix=env.get("REKOGNITO_OPENSEARCH_INDEX_PREFIX", "rekognito"),
-            opensearch_ef_search=_int(env, "REKOGNITO_OPENSEARCH_EF_SEARCH", 512, 1),
+            opensearch_ef_search=_int(env, "REKOGNITO_OPENSEARCH_EF_SEARCH", 768, 1),
+            opensearch_ef_construction=_int(env, "REKOGNITO_OPENSEARCH_EF_CONSTRUCTION", 128, 2),
             opensearch_rescore=_choice(env, "REKOGNITO_OPENSEARCH_RESCORE", "false", ("true", "false"))
             == "true",
             opensearch_replicas=_optional_int(env, "REKOGNITO_OPENSEARCH_REPLICAS"),

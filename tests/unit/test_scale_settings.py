@@ -13,7 +13,8 @@ def test_defaults() -> None:
     settings = Settings.from_env({})
 
     assert settings.opensearch_engine == "lucene"
-    assert settings.opensearch_ef_search == 512
+    assert settings.opensearch_ef_search == 768
+    assert settings.opensearch_ef_construction == 128
     assert settings.opensearch_rescore is False
     assert settings.opensearch_replicas is None
     assert settings.embedded_index == "exact"
@@ -25,6 +26,7 @@ def test_from_the_environment() -> None:
         {
             "REKOGNITO_OPENSEARCH_ENGINE": "faiss",
             "REKOGNITO_OPENSEARCH_EF_SEARCH": "512",
+            "REKOGNITO_OPENSEARCH_EF_CONSTRUCTION": "64",
             "REKOGNITO_OPENSEARCH_RESCORE": "true",
             "REKOGNITO_OPENSEARCH_REPLICAS": "0",
             "REKOGNITO_EMBEDDED_INDEX": "hnsw",
@@ -37,6 +39,7 @@ def test_from_the_environment() -> None:
         512,
         True,
     )
+    assert settings.opensearch_ef_construction == 64
     assert settings.opensearch_replicas == 0
     assert settings.embedded_index == "hnsw"
     assert settings.ingest_workers == 3
@@ -48,6 +51,7 @@ def test_from_the_environment() -> None:
         ("REKOGNITO_OPENSEARCH_REPLICAS", "-1"),
         ("REKOGNITO_EMBEDDED_INDEX", "ivf"),
         ("REKOGNITO_INGEST_WORKERS", "0"),
+        ("REKOGNITO_OPENSEARCH_EF_CONSTRUCTION", "1"),
     ],
 )
 def test_bad_values_are_refused(name: str, value: str) -> None:

@@ -102,7 +102,7 @@ class VectorSpec:
     ef_construction: int = 128
     # faiss: the index setting ``knn.algo_param.ef_search``; both engines: the least ``k``
     # of a query (see ``faces.FacesPart.search``).
-    ef_search: int = 512
+    ef_search: int = 768
     number_of_replicas: int | None = None
     number_of_shards: int | None = None
 

@@ -77,6 +77,7 @@ class OpenSearchFaceStore:
             index_prefix=settings.opensearch_index_prefix,
             engine=settings.opensearch_engine,
             ef_search=settings.opensearch_ef_search,
+            ef_construction=settings.opensearch_ef_construction,
             rescore=settings.opensearch_rescore,
             number_of_replicas=settings.opensearch_replicas,
         )
