@@ -7,6 +7,7 @@ Behaviour against a real node is covered by ``tests/contract``.
 from __future__ import annotations
 
 import json
+import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -391,6 +392,35 @@ def test_large_batches_go_in_parallel_chunks_and_refresh_once(recorder: Recorder
     assert recorder.requests[-1] is bulks[-1]
     sent = sorted(line["index"]["_id"] for b in bulks for line in b.body if "index" in line)
     assert sent == [f.face_id for f in faces]
+
+
+def test_a_bulk_load_sends_every_chunk_in_parallel(recorder: Recorder) -> None:
+    """Without a refresh to order, the last chunk does not wait for the others.
+
+    Each bulk request waits at a barrier for a second one: with the last chunk held back the
+    two-chunk load never has two requests in flight and the barrier breaks.
+    """
+    store = make_store("faiss", dimension=4)
+    index = store.face_index("family")
+    recorder.on(
+        "GET", "/_settings", lambda r: (200, {index: {"settings": {"index": {"refresh_interval": "1s"}}}})
+    )
+    recorder.on("POST", "/_mget", lambda r: (200, {"docs": []}))
+    together = threading.Barrier(2, timeout=5)
+
+    def bulk_in_pairs(request: Request) -> tuple[int, Any]:
+        together.wait()
+        return bulk_ok(request)
+
+    recorder.on("POST", "/_bulk", bulk_in_pairs)
+    faces = [stored_face(f"f{i:04d}") for i in range(transport.BULK_CHUNK_DOCS * 2)]
+
+    with store.bulk_load("family"):
+        store.put_faces("family", faces)
+
+    bulks = [r for r in recorder.requests if r.path == "/_bulk"]
+    assert [len(b.body) // 2 for b in bulks] == [500, 500]
+    assert [b.params.get("refresh") for b in bulks] == [None, None]
 
 
 def test_bulk_chunks_never_split_an_action_from_its_document() -> None:
