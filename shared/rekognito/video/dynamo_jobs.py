@@ -398,43 +398,36 @@ class DynamoJobStore:
     def succeed(self, work: Work, worker: str, result: Any, now: float) -> bool:
         job_id = work.job.job_id
         self._put_blob(f"results/{job_id}.json.gz", result)
-        done = self._conditional(
-            Key={"pk": job_id, "sk": "job"},
-            UpdateExpression="SET #s = :ok, finished_at = :now, expires_at = :exp "
-            "REMOVE lease_owner, lease_until",
-            ConditionExpression="lease_owner = :w AND #s = :running",
-            ExpressionAttributeNames={"#s": "state"},
-            ExpressionAttributeValues={
-                ":ok": SUCCEEDED,
-                ":now": _dec(now),
-                ":exp": _dec(now + self.retention_s),
-                ":w": worker,
-                ":running": RUNNING,
-            },
+        return self._end(
+            job_id,
+            now,
+            set_state="#s = :ok",
+            condition="lease_owner = :w AND #s = :running",
+            values={":ok": SUCCEEDED, ":w": worker, ":running": RUNNING},
         )
-        if done is None:
-            return False
-        self._release_slot()
-        self._drop_segments(job_id)
-        return True
 
     def fail(self, job_id: str, message: str, now: float) -> bool:
-        failed = self._conditional(
-            Key={"pk": job_id, "sk": "job"},
-            UpdateExpression="SET #s = :failed, status_message = :m, finished_at = :now, expires_at = :exp "
-            "REMOVE lease_owner, lease_until",
-            ConditionExpression="#s IN (:planning, :running)",
-            ExpressionAttributeNames={"#s": "state"},
-            ExpressionAttributeValues={
-                ":failed": FAILED,
-                ":m": message[:1000],
-                ":now": _dec(now),
-                ":exp": _dec(now + self.retention_s),
-                ":planning": PLANNING,
-                ":running": RUNNING,
-            },
+        return self._end(
+            job_id,
+            now,
+            set_state="#s = :failed, status_message = :m",
+            condition="#s IN (:planning, :running)",
+            values={":failed": FAILED, ":m": message[:1000], ":planning": PLANNING, ":running": RUNNING},
         )
-        if failed is None:
+
+    def _end(
+        self, job_id: str, now: float, *, set_state: str, condition: str, values: dict[str, Any]
+    ) -> bool:
+        """Move a job to its final state under ``condition``; free its slot and its segments."""
+        ended = self._conditional(
+            Key={"pk": job_id, "sk": "job"},
+            UpdateExpression=f"SET {set_state}, finished_at = :now, expires_at = :exp "
+            "REMOVE lease_owner, lease_until",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={**values, ":now": _dec(now), ":exp": _dec(now + self.retention_s)},
+        )
+        if ended is None:
             return False
         self._release_slot()
         self._drop_segments(job_id)
